@@ -1,0 +1,2 @@
+/* Placeholder until this stage is written; it defines nothing yet. */
+typedef int placeholder_unit;

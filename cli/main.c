@@ -1,0 +1,6 @@
+#include <ocicache/ocicache.h>
+
+int main(void)
+{
+	return 0;
+}
