@@ -117,6 +117,7 @@ struct ocicache_progress {
 	int64_t bytes; /* the layer's compressed size, or -1 */
 };
 
+/* Called from the pull's worker threads too, one event at a time. */
 typedef void (*ocicache_progress_fn)(const struct ocicache_progress *event,
 				     void *userdata);
 
@@ -208,13 +209,25 @@ struct ocicache_prune_report {
 	uint64_t layers_removed;
 	uint64_t fsmeta_removed;
 	uint64_t vmdk_removed;
-	int64_t bytes_reclaimed; /* measured; -1 when nothing was measured */
+	/* Measured with stat just before each unlink (a dry run: what the
+	 * files it would delete measure); 0 when nothing was freed; -1 only
+	 * when nothing could be measured. */
+	int64_t bytes_reclaimed;
 };
 
 /*
  * Remove every reference, manifest, layer, fsmeta and VMDK that no sandbox
  * and no snapshot pins, stale tmp/ files and files the index does not know.
  * `opts` may be NULL (remove everything unpinned).
+ *
+ * Manifests nothing points at (a moved tag's old manifest) always go; the
+ * options narrow which references go: least recently used first. Files
+ * the index does not know (in layers/, fsmeta/, vmdk/, tmp/) go once they
+ * are older than a grace period, 10 minutes, or
+ * $OCICACHE_PRUNE_GRACE_SECONDS seconds when set, so that a pull in
+ * another process is not robbed of what it is about to record. A layer or
+ * manifest whose lock a pull holds is left on disk and swept later.
+ * layers_removed counts layer rows and stray layer images removed.
  */
 int ocicache_prune(struct ocicache_prune_report *out, ocicache *cache,
 		   const struct ocicache_prune_options *opts);
