@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/error.h"
 #include "convert/erofs_reader.h"
 #include "convert/layer.h"
 
