@@ -586,7 +586,8 @@ static int merge_dir(struct fm_ctx *ctx, uint64_t nid, struct fm_inode *dir,
 	rc = erofs_image_readdir(ctx->img, nid, collect_entry, &c);
 	if (rc < 0)
 		goto out;
-	qsort(c.entries, c.count, sizeof(*c.entries), entry_cmp);
+	if (c.count > 1)
+		qsort(c.entries, c.count, sizeof(*c.entries), entry_cmp);
 	for (size_t k = 1; k < c.count; k++) {
 		if (entry_cmp(&c.entries[k - 1], &c.entries[k]) == 0) {
 			rc = oc_err(OCICACHE_EFORMAT,
@@ -652,8 +653,9 @@ static int implied_load(struct fm_ctx *ctx, const struct fsmeta_layer *layer)
 			return nomem();
 		ctx->implied_count++;
 	}
-	qsort(ctx->implied, ctx->implied_count, sizeof(*ctx->implied),
-	      implied_cmp);
+	if (ctx->implied_count > 1)
+		qsort(ctx->implied, ctx->implied_count, sizeof(*ctx->implied),
+		      implied_cmp);
 	return 0;
 }
 

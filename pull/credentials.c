@@ -221,6 +221,44 @@ out:
 	return rc;
 }
 
+int credentials_host_options(char **ca_file, bool *insecure, const char *host)
+{
+	char *path = config_path("OCICACHE_CONFIG", NULL,
+				 ".config/ocicache/config.json");
+	json_t *root = NULL, *entry, *value;
+	int rc;
+
+	*ca_file = NULL;
+	*insecure = false;
+	if (!path)
+		return 0;
+	rc = load_json(&root, path);
+	if (rc || !root)
+		goto out;
+	entry = json_object_get(json_object_get(root, "registries"), host);
+	if (!entry && is_docker_hub(host))
+		entry = json_object_get(json_object_get(root, "registries"),
+					"docker.io");
+	value = json_object_get(entry, "ca_file");
+	if (json_is_string(value)) {
+		*ca_file = strdup(json_string_value(value));
+		if (!*ca_file)
+			rc = oc_err(OCICACHE_ENOMEM, "config %s: out of memory",
+				    path);
+	} else if (value && !json_is_null(value)) {
+		rc = oc_err(OCICACHE_EINVAL,
+			    "config %s: registries.%s.ca_file is not a string",
+			    path, host);
+	}
+	value = json_object_get(entry, "insecure");
+	if (json_is_true(value))
+		*insecure = true;
+out:
+	json_decref(root);
+	free(path);
+	return rc;
+}
+
 static int lookup_docker(char **username, char **password, const char *host)
 {
 	char *path =

@@ -13,6 +13,8 @@
 #ifndef OCICACHE_PULL_CREDENTIALS_H
 #define OCICACHE_PULL_CREDENTIALS_H
 
+#include <stdbool.h>
+
 /*
  * Find credentials for `host` ("127.0.0.1:5000", "registry-1.docker.io").
  * On success `*username` and `*password` are malloc'ed (free them with
@@ -22,6 +24,14 @@
  * with a warning.
  */
 int credentials_lookup(char **username, char **password, const char *host);
+
+/*
+ * Per-registry options from ocicache's config file:
+ * {"registries": {HOST: {"ca_file": PATH, "insecure": true}}}. `ca_file`
+ * (malloc'ed, or NULL) is an extra CA bundle for that host; `insecure`
+ * means plain http. Errors as credentials_lookup().
+ */
+int credentials_host_options(char **ca_file, bool *insecure, const char *host);
 
 /* Wipe and free a secret (either may be NULL). */
 void credentials_free(char *username, char *password);

@@ -828,6 +828,8 @@ int registry_new(struct registry **out, const char *host,
 		 const char *repository, const struct registry_options *opts)
 {
 	struct registry_options defaults;
+	char *config_ca_file = NULL;
+	bool insecure = false;
 	struct registry *r;
 	int rc;
 
@@ -853,8 +855,16 @@ int registry_new(struct registry **out, const char *host,
 			      host);
 	r->host = strdup(host);
 	r->repository = strdup(repository);
-	r->scheme = strdup(opts->plain_http ? "http" : "https");
-	r->ca_file = opts->ca_file ? strdup(opts->ca_file) : NULL;
+	rc = credentials_host_options(&config_ca_file, &insecure, host);
+	if (rc)
+		goto fail;
+	r->scheme = strdup(opts->plain_http || insecure ? "http" : "https");
+	if (opts->ca_file) {
+		r->ca_file = strdup(opts->ca_file);
+		free(config_ca_file);
+	} else {
+		r->ca_file = config_ca_file;
+	}
 	r->curl = curl_easy_init();
 	if (!r->host || !r->repository || !r->scheme || !r->curl ||
 	    (opts->ca_file && !r->ca_file)) {

@@ -19,7 +19,7 @@
 struct registry_options {
 	bool plain_http;      /* http:// instead of https:// */
 	bool tls_skip_verify; /* accept any certificate */
-	const char *ca_file;  /* extra CA bundle, or NULL */
+	const char *ca_file;  /* extra CA bundle; NULL: the config's, if any */
 	const char *username; /* NULL: look up credentials (see below) */
 	const char *password;
 	int retries;	   /* extra tries on 429/5xx/connection errors */
@@ -36,7 +36,9 @@ struct registry;
  * looked up for the host in $OCICACHE_CONFIG (or
  * ~/.config/ocicache/config.json: {"registries": {HOST: {"username",
  * "password"}}}) and then Docker's config.json ($DOCKER_CONFIG/config.json
- * or ~/.docker/config.json, "auths"). Free with registry_free().
+ * or ~/.docker/config.json, "auths"). The config file's "ca_file" and
+ * "insecure" (plain http) for the host apply too. Free with
+ * registry_free().
  */
 int registry_new(struct registry **out, const char *host,
 		 const char *repository, const struct registry_options *opts);

@@ -137,13 +137,6 @@ class TestTokenAuth(AuthBase):
         self.assertEqual(p.returncode, 5, p.stderr)
 
 
-# Whether the CLI reads a per-registry CA file from its config file. The
-# design names one ("per registry ... CA file"); pull/registry.h takes
-# `ca_file`, but the configuration reader (pull/credentials.c) reads only
-# username and password. Set to True when the config's "ca_file" is read.
-CA_FILE_FROM_CONFIG = os.environ.get("OCICACHE_TEST_CA_FILE_CONFIG") == "1"
-
-
 class TestTls(AuthBase):
     @classmethod
     def setUpClass(cls):
@@ -156,15 +149,19 @@ class TestTls(AuthBase):
         self.assertEqual(p.returncode, 5, p.stderr)
         self.assertEqual(c.json("images", "--json"), [])
 
-    @unittest.skipUnless(
-        CA_FILE_FROM_CONFIG,
-        "the CLI reads no CA file from its config (pull/credentials.c reads "
-        "only username/password; registry_options.ca_file is never set)")
     def test_ca_file_from_config(self):
         c = self.new_cache({"registries": {self.registry.host: {
             "ca_file": self.registry.ca_file}}})
         p = c.run("pull", self.ref())
         self.assert_pulled(c, p)
+
+    def test_insecure_in_config_means_plain_http(self):
+        # The TLS registry does not speak plain http: the pull must fail,
+        # which shows the config's "insecure" switched the scheme.
+        c = self.new_cache({"registries": {self.registry.host: {
+            "insecure": True}}})
+        p = c.run("pull", self.ref())
+        self.assertEqual(p.returncode, 5, p.stderr)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ The CLI is $OCICACHE_BIN (default build/cli/ocicache).
 import json
 import os
 import platform
-import re
 import shutil
 import stat
 import tempfile

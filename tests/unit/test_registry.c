@@ -935,7 +935,9 @@ static void test_fake_honours_retry_after(void)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) +
 	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	CHECK(secs >= 0.95 && secs < 5);
+	/* Only a lower bound: the client must have waited as told. How much
+	 * longer a loaded machine takes says nothing about the client. */
+	CHECK(secs >= 0.95);
 	CHECK(f.requests == 2);
 	registry_free(r);
 	fake_stop(&f);
