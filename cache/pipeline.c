@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "common/buf.h"
 #include "common/digest.h"
 #include "common/error.h"
+#include "common/file.h"
 #include "convert/fsmeta.h"
 #include "convert/layer.h"
 #include "pull/manifest.h"
@@ -215,59 +217,183 @@ static int decompress_kind_of(enum decompress_kind *out, const char *media)
 	return 0;
 }
 
-/* Convert the downloaded blob in `fd` into the layer's place in the store.
- * The implied list goes first, so that the image never lacks it. */
-static int layer_convert(struct pull *p, size_t i, int fd)
+/* Convert the layer stream in `fd` into the temporary file `*tmp_out`
+ * (unlinked again on failure) and check its diff_id against the config. */
+static int layer_convert(char **tmp_out, struct erofs_layer_result *res,
+			 struct pull *p, size_t i, int fd)
 {
 	struct pull_layer *l = &p->layers[i];
-	const struct store *s = &p->cache->store;
-	struct erofs_layer_result res = {0};
 	enum decompress_kind kind;
-	char *tmp = NULL, *path = NULL, *text = NULL;
+	char *tmp = NULL;
 	int rc;
 
+	*tmp_out = NULL;
 	rc = decompress_kind_of(&kind, l->blob->media_type);
 	if (rc)
 		return oc_err_wrap(rc, "layer %zu (blob %s)", i,
 				   l->blob->digest);
-	rc = store_tmp_path(&tmp, s, digest_hex(l->diff_id));
+	rc = store_tmp_path(&tmp, &p->cache->store, digest_hex(l->diff_id));
 	if (rc)
 		return rc;
-	rc = erofs_layer_convert(&res, fd, kind, l->blob->digest, tmp, NULL);
+	rc = erofs_layer_convert(res, fd, kind, l->blob->digest, tmp, NULL);
 	if (rc)
-		goto out;
-	if (strcmp(res.diff_id, l->diff_id) != 0) {
+		goto fail;
+	if (strcmp(res->diff_id, l->diff_id) != 0) {
 		rc = oc_err(OCICACHE_EDIGEST,
 			    "layer %zu (blob %s): diff_id %s, config says %s",
-			    i, l->blob->digest, res.diff_id, l->diff_id);
-		goto out;
+			    i, l->blob->digest, res->diff_id, l->diff_id);
+		unlink(tmp);
+		goto fail;
 	}
+	*tmp_out = tmp;
+	return 0;
+
+fail:
+	erofs_layer_result_free(res);
+	free(tmp);
+	return rc;
+}
+
+/* Move a converted layer into its place in the store. The implied list
+ * goes first, so that the image never lacks it. */
+static int layer_commit(struct pull *p, size_t i, const char *tmp,
+			const struct erofs_layer_result *res)
+{
+	struct pull_layer *l = &p->layers[i];
+	const struct store *s = &p->cache->store;
+	char *path, *text = NULL;
+	int rc;
 
 	path = store_layer_path(s, l->diff_id);
-	rc = path ? store_implied_encode(&text, res.implied_dirs,
-					 res.implied_count)
+	rc = path ? store_implied_encode(&text, res->implied_dirs,
+					 res->implied_count)
 		  : oc_err(OCICACHE_ENOMEM, "out of memory");
 	if (!rc)
 		rc = store_write_implied(s, l->diff_id, text);
 	if (!rc)
 		rc = store_commit(tmp, path);
-out:
-	if (rc && tmp)
-		unlink(tmp);
-	erofs_layer_result_free(&res);
 	free(text);
 	free(path);
-	free(tmp);
 	return rc;
 }
 
+/*
+ * Streaming: the blob is downloaded into tmp/<blob>.part (so that a cut
+ * download resumes) while a feeder thread follows that file as it grows
+ * and copies it into a pipe that the converter reads. Download plus
+ * SHA-256 run on one core, inflate plus tar plus EROFS on the other, and
+ * neither waits for the whole blob.
+ *
+ * The file at any offset holds the blob's byte at that offset, whatever
+ * the downloader does (resume from a prefix, restart from 0 after a
+ * registry ignored Range), so following it by offset is sound; a corrupt
+ * prefix is caught by the blob digest or the diff_id, whichever sees it.
+ */
+struct layer_stream {
+	struct pull *p;
+	size_t index;
+	struct registry *reg;
+	const char *part;
+	int part_fd; /* the downloader's O_APPEND descriptor */
+	int pipe_out;
+
+	pthread_mutex_t lock;
+	bool download_done;
+	int download_rc;
+	char download_message[1024];
+};
+
+/* How long the feeder sleeps when it has caught up with the download. */
+#define FEEDER_IDLE_USECS 500
+
+static void *layer_download_thread(void *arg)
+{
+	struct layer_stream *ls = arg;
+	const struct descriptor *blob = ls->p->layers[ls->index].blob;
+	int rc;
+
+	rc = registry_download_blob(ls->reg, blob->digest, blob->size,
+				    ls->part_fd, ls->part);
+	pthread_mutex_lock(&ls->lock);
+	ls->download_rc = rc;
+	if (rc)
+		snprintf(ls->download_message, sizeof(ls->download_message),
+			 "%s", oc_err_message());
+	ls->download_done = true;
+	pthread_mutex_unlock(&ls->lock);
+	return NULL;
+}
+
+static bool stream_download_done(struct layer_stream *ls, int *rc)
+{
+	bool done;
+
+	pthread_mutex_lock(&ls->lock);
+	done = ls->download_done;
+	*rc = ls->download_rc;
+	pthread_mutex_unlock(&ls->lock);
+	return done;
+}
+
+/* Copy the growing .part file into the pipe until the download ends. A
+ * converter that stopped reading (it failed) ends the copy with EPIPE. */
+static void *layer_feeder_thread(void *arg)
+{
+	static const size_t chunk = 1 << 20;
+	struct layer_stream *ls = arg;
+	uint64_t offset = 0;
+	sigset_t block;
+	char *buf = malloc(chunk);
+	int fd = open(ls->part, O_RDONLY | O_CLOEXEC);
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
+	while (buf && fd >= 0) {
+		ssize_t n = pread(fd, buf, chunk, (off_t)offset);
+		int rc;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		if (n == 0) {
+			/* Look at the flag first, then read once more: a
+			 * download that ended after our read is not lost. */
+			if (stream_download_done(ls, &rc)) {
+				n = pread(fd, buf, chunk, (off_t)offset);
+				if (rc || n <= 0)
+					break;
+			} else {
+				usleep(FEEDER_IDLE_USECS);
+				continue;
+			}
+		}
+		if (file_write_all(ls->pipe_out, buf, (size_t)n, "layer pipe"))
+			break;
+		offset += (uint64_t)n;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	close(ls->pipe_out);
+	ls->pipe_out = -1;
+	return NULL;
+}
+
 /* Download the layer's blob (resuming a .part left by an earlier try) and
- * convert it. The caller holds the layer's lock exclusively. */
+ * convert it as it arrives. The caller holds the layer's lock
+ * exclusively. */
 static int layer_fetch(struct pull *p, size_t i, struct registry **reg)
 {
 	struct pull_layer *l = &p->layers[i];
+	struct layer_stream ls = {.p = p, .index = i, .part_fd = -1};
+	struct erofs_layer_result res = {0};
+	pthread_t downloader, feeder;
+	char *tmp = NULL;
+	int pipefd[2] = {-1, -1};
 	char *part;
-	int fd, rc;
+	int rc;
 
 	if (!*reg) {
 		rc = registry_new(reg, reference_api_host(&p->ref),
@@ -278,29 +404,75 @@ static int layer_fetch(struct pull *p, size_t i, struct registry **reg)
 	part = store_part_path(&p->cache->store, l->blob->digest);
 	if (!part)
 		return oc_err(OCICACHE_ENOMEM, "out of memory");
-	fd = open(part, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (fd < 0) {
+	ls.reg = *reg;
+	ls.part = part;
+	ls.part_fd = open(part, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (ls.part_fd < 0) {
 		rc = oc_err_errno("open %s", part);
-		free(part);
-		return rc;
+		goto out_free;
 	}
+	if (pipe2(pipefd, O_CLOEXEC) != 0) {
+		rc = oc_err_errno("pipe for %s", part);
+		goto out_close;
+	}
+	/* A larger pipe means fewer wake-ups; failing to grow it is fine. */
+	fcntl(pipefd[1], F_SETPIPE_SZ, 1 << 20);
+	ls.pipe_out = pipefd[1];
+	pthread_mutex_init(&ls.lock, NULL);
 
 	oc_info("pull %s: layer %zu/%zu: fetching blob %s (%lld bytes)",
 		p->refstr, i + 1, p->layer_count, l->blob->digest,
 		(long long)l->blob->size);
-	rc = registry_download_blob(*reg, l->blob->digest, l->blob->size, fd,
-				    part);
-	if (!rc && lseek(fd, 0, SEEK_SET) < 0)
-		rc = oc_err_errno("seek %s", part);
+	if (pthread_create(&downloader, NULL, layer_download_thread, &ls)) {
+		rc = oc_err(OCICACHE_ENOMEM, "layer %zu: cannot start thread",
+			    i);
+		close(pipefd[1]);
+		goto out_pipe;
+	}
+	if (pthread_create(&feeder, NULL, layer_feeder_thread, &ls)) {
+		/* No feeder: convert once the download has finished. */
+		close(pipefd[1]);
+		pthread_join(downloader, NULL);
+		rc = ls.download_rc
+			 ? oc_err(ls.download_rc, "%s", ls.download_message)
+			 : oc_err(OCICACHE_ENOMEM,
+				  "layer %zu: cannot start thread", i);
+		goto out_pipe;
+	}
+
+	rc = layer_convert(&tmp, &res, p, i, pipefd[0]);
+	/* Unblock a feeder still writing to a converter that gave up. */
+	close(pipefd[0]);
+	pipefd[0] = -1;
+	pthread_join(feeder, NULL);
+	pthread_join(downloader, NULL);
+
+	/* The download's verdict comes first: a converter fed a corrupt blob
+	 * may fail in any way, but the cause is the blob. Nothing enters the
+	 * store before both the blob digest and the diff_id held. */
+	if (ls.download_rc)
+		rc = oc_err(ls.download_rc, "%s", ls.download_message);
 	if (!rc)
-		rc = layer_convert(p, i, fd);
-	close(fd);
+		rc = layer_commit(p, i, tmp, &res);
+	if (tmp) {
+		if (rc)
+			unlink(tmp);
+		erofs_layer_result_free(&res);
+		free(tmp);
+	}
+out_pipe:
+	pthread_mutex_destroy(&ls.lock);
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+out_close:
+	close(ls.part_fd);
 	/* A verified blob that did not convert is no use to a retry. */
 	if (!rc || rc == OCICACHE_EDIGEST || rc == OCICACHE_EFORMAT)
 		unlink(part);
 	if (!rc)
 		oc_info("pull %s: layer %zu/%zu: %s converted", p->refstr,
 			i + 1, p->layer_count, l->diff_id);
+out_free:
 	free(part);
 	return rc;
 }

@@ -19,7 +19,8 @@ int buf_reserve(struct buf *b, size_t extra)
 		cap *= 2;
 	data = realloc(b->data, cap);
 	if (!data)
-		return oc_err(OCICACHE_ENOMEM, "out of memory (%zu bytes)", cap);
+		return oc_err(OCICACHE_ENOMEM, "out of memory (%zu bytes)",
+			      cap);
 	b->data = data;
 	b->cap = cap;
 	return 0;

@@ -31,7 +31,7 @@ const char *oc_err_message(void);
 void oc_log(int level, const char *fmt, ...) OC_PRINTF(2, 3);
 
 #define oc_debug(...) oc_log(OCICACHE_LOG_DEBUG, __VA_ARGS__)
-#define oc_info(...) oc_log(OCICACHE_LOG_INFO, __VA_ARGS__)
-#define oc_warn(...) oc_log(OCICACHE_LOG_WARN, __VA_ARGS__)
+#define oc_info(...)  oc_log(OCICACHE_LOG_INFO, __VA_ARGS__)
+#define oc_warn(...)  oc_log(OCICACHE_LOG_WARN, __VA_ARGS__)
 
 #endif

@@ -13,39 +13,40 @@
 #include <assert.h>
 #include <endian.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
-#define EROFS_MAGIC 0xE0F5E1E2u
+#define EROFS_MAGIC	   0xE0F5E1E2u
 #define EROFS_SUPER_OFFSET 1024
-#define EROFS_BLKSZ_BITS 12
-#define EROFS_BLKSZ (1u << EROFS_BLKSZ_BITS)
-#define EROFS_ISLOT_BITS 5 /* inodes sit at 32-byte slots: nid * 32 */
-#define EROFS_NAME_LEN 255
+#define EROFS_BLKSZ_BITS   12
+#define EROFS_BLKSZ	   (1u << EROFS_BLKSZ_BITS)
+#define EROFS_ISLOT_BITS   5 /* inodes sit at 32-byte slots: nid * 32 */
+#define EROFS_NAME_LEN	   255
 
-#define EROFS_FEATURE_COMPAT_SB_CHKSUM 0x00000001u
-#define EROFS_FEATURE_COMPAT_MTIME 0x00000002u
+#define EROFS_FEATURE_COMPAT_SB_CHKSUM	    0x00000001u
+#define EROFS_FEATURE_COMPAT_MTIME	    0x00000002u
 #define EROFS_FEATURE_INCOMPAT_CHUNKED_FILE 0x00000004u
 #define EROFS_FEATURE_INCOMPAT_DEVICE_TABLE 0x00000008u
 
 struct erofs_super_block {
-	uint32_t magic;		  /* EROFS_MAGIC */
-	uint32_t checksum;	  /* crc32c, see NOTES in erofs_writer.c */
+	uint32_t magic;	   /* EROFS_MAGIC */
+	uint32_t checksum; /* crc32c, see NOTES in erofs_writer.c */
 	uint32_t feature_compat;
-	uint8_t blkszbits;	  /* 12 */
-	uint8_t sb_extslots;	  /* 0 */
+	uint8_t blkszbits;   /* 12 */
+	uint8_t sb_extslots; /* 0 */
 	uint16_t root_nid;
-	uint64_t inos;		  /* number of inodes */
-	uint64_t build_time;	  /* mtime of compact inodes */
+	uint64_t inos;	     /* number of inodes */
+	uint64_t build_time; /* mtime of compact inodes */
 	uint32_t build_time_nsec;
-	uint32_t blocks;	  /* blocks of this device */
-	uint32_t meta_blkaddr;	  /* start of the inode area */
-	uint32_t xattr_blkaddr;	  /* start of shared xattrs */
+	uint32_t blocks;	/* blocks of this device */
+	uint32_t meta_blkaddr;	/* start of the inode area */
+	uint32_t xattr_blkaddr; /* start of shared xattrs */
 	uint8_t uuid[16];
 	uint8_t volume_name[16];
 	uint32_t feature_incompat;
 	uint16_t available_compr_algs;
 	uint16_t extra_devices;
-	uint16_t devt_slotoff;	  /* device table at devt_slotoff * 128 */
-	uint8_t dirblkbits;	  /* 0 */
+	uint16_t devt_slotoff; /* device table at devt_slotoff * 128 */
+	uint8_t dirblkbits;    /* 0 */
 	uint8_t xattr_prefix_count;
 	uint32_t xattr_prefix_start;
 	uint64_t packed_nid;
@@ -57,21 +58,21 @@ static_assert(sizeof(struct erofs_super_block) == 128, "superblock size");
 #define EROFS_DEVT_SLOT_SIZE 128
 
 struct erofs_deviceslot {
-	uint8_t tag[64];	 /* free text; we store the layer's diff_id hex */
-	uint32_t blocks;	 /* blocks of that device */
+	uint8_t tag[64]; /* free text; we store the layer's diff_id hex */
+	uint32_t blocks; /* blocks of that device */
 	uint32_t mapped_blkaddr; /* where it starts on one flat disk */
 	uint8_t reserved[56];
 } __attribute__((packed));
 static_assert(sizeof(struct erofs_deviceslot) == 128, "device slot size");
 
 /* i_format: bit 0 the inode version, bits 1-3 the data layout. */
-#define EROFS_INODE_LAYOUT_COMPACT 0
+#define EROFS_INODE_LAYOUT_COMPACT  0
 #define EROFS_INODE_LAYOUT_EXTENDED 1
-#define EROFS_I_VERSION_MASK 0x01
-#define EROFS_I_DATALAYOUT_BIT 1
-#define EROFS_I_DATALAYOUT_MASK 0x07
+#define EROFS_I_VERSION_MASK	    0x01
+#define EROFS_I_DATALAYOUT_BIT	    1
+#define EROFS_I_DATALAYOUT_MASK	    0x07
 
-#define EROFS_INODE_FLAT_PLAIN 0
+#define EROFS_INODE_FLAT_PLAIN	0
 #define EROFS_INODE_FLAT_INLINE 2
 #define EROFS_INODE_CHUNK_BASED 4
 
@@ -82,7 +83,7 @@ static inline uint16_t erofs_i_format(int version, int datalayout)
 
 /* For CHUNK_BASED inodes, i_u holds the chunk format. */
 #define EROFS_CHUNK_FORMAT_BLKBITS_MASK 0x001F
-#define EROFS_CHUNK_FORMAT_INDEXES 0x0020
+#define EROFS_CHUNK_FORMAT_INDEXES	0x0020
 
 struct erofs_inode_compact {
 	uint16_t i_format;
@@ -117,7 +118,7 @@ struct erofs_inode_extended {
 static_assert(sizeof(struct erofs_inode_extended) == 64, "extended inode");
 
 struct erofs_inode_chunk_index {
-	uint16_t advise; /* 0 */
+	uint16_t advise;    /* 0 */
 	uint16_t device_id; /* 0: this device; N: device table slot N - 1 */
 	uint32_t blkaddr;   /* EROFS_NULL_ADDR for a hole */
 } __attribute__((packed));
@@ -148,12 +149,12 @@ static inline unsigned int erofs_xattr_ibody_size(uint16_t icount)
 	return icount ? 12 + (icount - 1u) * 4u : 0;
 }
 
-#define EROFS_XATTR_INDEX_USER 1
-#define EROFS_XATTR_INDEX_POSIX_ACL_ACCESS 2
+#define EROFS_XATTR_INDEX_USER		    1
+#define EROFS_XATTR_INDEX_POSIX_ACL_ACCESS  2
 #define EROFS_XATTR_INDEX_POSIX_ACL_DEFAULT 3
-#define EROFS_XATTR_INDEX_TRUSTED 4
-#define EROFS_XATTR_INDEX_LUSTRE 5
-#define EROFS_XATTR_INDEX_SECURITY 6
+#define EROFS_XATTR_INDEX_TRUSTED	    4
+#define EROFS_XATTR_INDEX_LUSTRE	    5
+#define EROFS_XATTR_INDEX_SECURITY	    6
 
 struct erofs_dirent {
 	uint64_t nid;
@@ -173,6 +174,29 @@ enum erofs_file_type {
 	EROFS_FT_SOCK = 6,
 	EROFS_FT_SYMLINK = 7
 };
+
+/* The directory entry type of an inode mode. */
+static inline uint8_t erofs_file_type(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return EROFS_FT_REG_FILE;
+	case S_IFDIR:
+		return EROFS_FT_DIR;
+	case S_IFCHR:
+		return EROFS_FT_CHRDEV;
+	case S_IFBLK:
+		return EROFS_FT_BLKDEV;
+	case S_IFIFO:
+		return EROFS_FT_FIFO;
+	case S_IFSOCK:
+		return EROFS_FT_SOCK;
+	case S_IFLNK:
+		return EROFS_FT_SYMLINK;
+	default:
+		return EROFS_FT_UNKNOWN;
+	}
+}
 
 /* rdev as EROFS stores it in i_u (the kernel's new_encode_dev). */
 static inline uint32_t erofs_encode_dev(uint32_t major, uint32_t minor)

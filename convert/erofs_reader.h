@@ -33,8 +33,8 @@ struct erofs_inode_info {
 	uint64_t mtime;
 	uint32_t mtime_nsec;
 	uint32_t nlink;
-	uint32_t rdev;	   /* raw i_u of device nodes (erofs_decode_dev) */
-	int datalayout;	   /* EROFS_INODE_* */
+	uint32_t rdev;	      /* raw i_u of device nodes (erofs_decode_dev) */
+	int datalayout;	      /* EROFS_INODE_* */
 	uint32_t raw_blkaddr; /* i_u of FLAT_PLAIN/FLAT_INLINE inodes */
 	struct erofs_xattr *xattrs; /* inline and shared, in on-disk order */
 	size_t xattr_count;
@@ -44,7 +44,8 @@ struct erofs_inode_info {
 int erofs_image_open(struct erofs_image **out, const char *path);
 void erofs_image_close(struct erofs_image *img);
 
-const struct erofs_super_block *erofs_image_super(const struct erofs_image *img);
+const struct erofs_super_block *erofs_image_super(
+    const struct erofs_image *img);
 
 /* Read the inode at `nid`; free its xattrs with erofs_inode_info_clear(). */
 int erofs_image_inode(struct erofs_inode_info *out, struct erofs_image *img,

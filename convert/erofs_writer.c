@@ -21,8 +21,15 @@ struct xattr_item {
 	uint8_t index;
 	uint8_t name_len;
 	uint16_t value_len;
+	uint32_t shared_id; /* XATTR_INLINE, or its slot in the shared area */
+	uint64_t hash;
 	char *data; /* the name suffix, then the value */
 };
+
+#define XATTR_INLINE UINT32_MAX
+
+/* An inode lists at most this many shared xattrs (h_shared_count is u8). */
+#define XATTR_SHARED_PER_INODE 255
 
 /* One entry of a directory as it is written: ".", ".." and the children. */
 struct dir_entry {
@@ -53,6 +60,7 @@ struct erofs_node {
 	uint32_t blkaddr;
 	bool implied;
 	bool opaque;
+	bool whiteout; /* a 0/0 character device made from `.wh.NAME` */
 	bool listed;
 	bool extended;
 	uint8_t datalayout;
@@ -61,6 +69,7 @@ struct erofs_node {
 	uint32_t xattr_count;
 	uint32_t xattr_cap;
 	uint16_t xattr_icount;
+	uint8_t xattr_shared;
 
 	/* Directories: where they hang, and the names below them. */
 	struct erofs_node *parent;
@@ -101,7 +110,13 @@ struct erofs_writer {
 	size_t order_count;
 	int64_t build_time;
 	uint32_t build_nsec;
+	uint64_t xattr_blkaddr;
 	uint64_t meta_blkaddr;
+
+	/* Xattrs stored once in the shared area, in id order. */
+	struct xattr_item **shared;
+	size_t shared_count;
+	uint64_t shared_bytes;
 	bool finished;
 };
 
@@ -353,6 +368,42 @@ static int implied_dir_new(struct erofs_node **out, struct erofs_writer *w,
 	return dentry_insert(NULL, w, parent, name, len, n);
 }
 
+/* Point the existing name `d` at `node`; what it named before is no longer
+ * reachable through it (a replaced directory takes its subtree along). */
+static void dentry_set_node(struct erofs_dentry *d, struct erofs_node *node)
+{
+	d->node = node;
+	if (S_ISDIR(node->attr.mode)) {
+		node->parent = d->parent;
+		node->self = d;
+	}
+}
+
+/*
+ * A whiteout hides what lower layers have at its name, never what its own
+ * layer has (OCI image spec). So a directory that meets a whiteout of the
+ * same name in one layer holds this layer's entries and nothing from below:
+ * it becomes opaque, whichever of the two came first.
+ */
+static int whiteout_to_dir(struct erofs_node **out, struct erofs_writer *w,
+			   struct erofs_dentry *d, int64_t mtime, uint32_t nsec)
+{
+	struct erofs_node_attr attr = {
+	    .mode = S_IFDIR | 0755,
+	    .mtime = mtime,
+	    .mtime_nsec = nsec,
+	};
+	struct erofs_node *n = node_new(w, &attr);
+
+	if (!n)
+		return oc_err(OCICACHE_ENOMEM, "%s: directory", w->name);
+	n->implied = true;
+	n->opaque = true;
+	dentry_set_node(d, n);
+	*out = n;
+	return 0;
+}
+
 /* The root has no entry of its own until the tar gives one; until then it
  * takes the time of the first entry, as any implied directory does. */
 static void root_touch(struct erofs_writer *w, int64_t mtime, uint32_t nsec)
@@ -390,6 +441,10 @@ static int resolve_parent(struct erofs_node **dir_out, const char **base,
 		if (!d) {
 			err =
 			    implied_dir_new(&cur, w, cur, p, len, mtime, nsec);
+			if (err)
+				return err;
+		} else if (d->node->whiteout && create) {
+			err = whiteout_to_dir(&cur, w, d, mtime, nsec);
 			if (err)
 				return err;
 		} else if (!S_ISDIR(d->node->attr.mode)) {
@@ -456,6 +511,7 @@ void erofs_writer_free(struct erofs_writer *w)
 	}
 	free(w->slots);
 	free(w->order);
+	free(w->shared);
 	free(w->buf);
 	free(w->name);
 	free(w);
@@ -514,15 +570,50 @@ int erofs_writer_add(struct erofs_node **out, struct erofs_writer *w,
 		return err;
 	}
 
-	/* A replaced directory takes its subtree with it: nothing reaches
-	 * the old inode any more. */
-	d->node = node;
-	if (S_ISDIR(attr->mode)) {
-		node->parent = dir;
-		node->self = d;
-	}
+	if (d->node->whiteout && S_ISDIR(attr->mode))
+		node->opaque = true;
+	dentry_set_node(d, node);
 	*out = node;
 	return 0;
+}
+
+int erofs_writer_whiteout(struct erofs_writer *w, const char *path,
+			  const struct erofs_node_attr *attr)
+{
+	struct erofs_node_attr wattr = *attr;
+	struct erofs_node *dir, *node;
+	struct erofs_dentry *d;
+	const char *base;
+	int err;
+
+	root_touch(w, attr->mtime, attr->mtime_nsec);
+	if (!path[0])
+		return oc_err(OCICACHE_EFORMAT, "%s: whiteout of the root",
+			      w->name);
+	err = resolve_parent(&dir, &base, w, path, true, attr->mtime,
+			     attr->mtime_nsec);
+	if (err)
+		return err;
+	d = dentry_find(w, dir, base, strlen(base));
+	if (d && !d->node->whiteout) {
+		if (S_ISDIR(d->node->attr.mode))
+			d->node->opaque = true;
+		return 0;
+	}
+
+	wattr.mode = S_IFCHR | (attr->mode & 07777);
+	wattr.rdev = 0;
+	wattr.size = 0;
+	wattr.symlink = NULL;
+	node = node_new(w, &wattr);
+	if (!node)
+		return oc_err(OCICACHE_ENOMEM, "%s: entry %s", w->name, path);
+	node->whiteout = true;
+	if (d) {
+		dentry_set_node(d, node);
+		return 0;
+	}
+	return dentry_insert(NULL, w, dir, base, strlen(base), node);
 }
 
 int erofs_writer_link(struct erofs_writer *w, const char *path,
@@ -541,11 +632,17 @@ int erofs_writer_link(struct erofs_writer *w, const char *path,
 			       : NULL;
 	if (!td)
 		return oc_err(OCICACHE_EFORMAT,
-			      "%s: entry %s: hard link target %s not found",
+			      "%s: entry %s: hard link target %s not found "
+			      "(a link must come after its target)",
 			      w->name, path, target);
 	if (S_ISDIR(td->node->attr.mode))
 		return oc_err(OCICACHE_EFORMAT,
 			      "%s: entry %s: hard link to directory %s",
+			      w->name, path, target);
+	if (td->node->whiteout)
+		return oc_err(OCICACHE_EFORMAT,
+			      "%s: entry %s: hard link target %s is a "
+			      "whiteout, not a file",
 			      w->name, path, target);
 	if (!path[0])
 		return oc_err(OCICACHE_EFORMAT, "%s: hard link %s at the root",
@@ -556,7 +653,7 @@ int erofs_writer_link(struct erofs_writer *w, const char *path,
 		return err;
 	d = dentry_find(w, dir, base, strlen(base));
 	if (d) {
-		d->node = td->node;
+		dentry_set_node(d, td->node);
 		return 0;
 	}
 	return dentry_insert(NULL, w, dir, base, strlen(base), td->node);

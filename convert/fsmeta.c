@@ -753,28 +753,6 @@ static struct dirent_out *dir_entries(struct fm_inode *dir)
 	return d;
 }
 
-static uint8_t file_type(uint16_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG:
-		return EROFS_FT_REG_FILE;
-	case S_IFDIR:
-		return EROFS_FT_DIR;
-	case S_IFCHR:
-		return EROFS_FT_CHRDEV;
-	case S_IFBLK:
-		return EROFS_FT_BLKDEV;
-	case S_IFIFO:
-		return EROFS_FT_FIFO;
-	case S_IFSOCK:
-		return EROFS_FT_SOCK;
-	case S_IFLNK:
-		return EROFS_FT_SYMLINK;
-	default:
-		return EROFS_FT_UNKNOWN;
-	}
-}
-
 /*
  * Pack the sorted entries `d[0..count)` into directory blocks. With `out`
  * NULL only the size is computed. Returns the directory's size.
@@ -799,7 +777,7 @@ static uint64_t dir_pack(uint8_t *out, const struct dirent_out *d, size_t count)
 			struct erofs_dirent de = {
 			    .nid = htole64(e->inode->pos >> EROFS_ISLOT_BITS),
 			    .nameoff = htole16((uint16_t)nameoff),
-			    .file_type = file_type(e->inode->mode),
+			    .file_type = erofs_file_type(e->inode->mode),
 			};
 
 			memcpy(out + base + k * sizeof(de), &de, sizeof(de));

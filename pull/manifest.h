@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define MEDIA_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MEDIA_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define MEDIA_OCI_INDEX	   "application/vnd.oci.image.index.v1+json"
 #define MEDIA_DOCKER_MANIFEST \
 	"application/vnd.docker.distribution.manifest.v2+json"
 #define MEDIA_DOCKER_LIST \
@@ -19,7 +19,7 @@
 
 /* Largest manifest, index or config we read. */
 #define MANIFEST_MAX_BYTES (4u << 20)
-#define CONFIG_MAX_BYTES (16u << 20)
+#define CONFIG_MAX_BYTES   (16u << 20)
 /* Most layers an image may have (the Linux overlay stack limit is lower). */
 #define MANIFEST_MAX_LAYERS 500
 #define INDEX_MAX_MANIFESTS 1000
@@ -27,11 +27,7 @@
 enum manifest_kind { MANIFEST_IMAGE = 1, MANIFEST_INDEX = 2 };
 
 /* How a layer blob is compressed, from its media type. */
-enum blob_compression {
-	BLOB_UNCOMPRESSED = 0,
-	BLOB_GZIP = 1,
-	BLOB_ZSTD = 2
-};
+enum blob_compression { BLOB_UNCOMPRESSED = 0, BLOB_GZIP = 1, BLOB_ZSTD = 2 };
 
 struct descriptor {
 	char *media_type; /* may be NULL (umoci omits some) */
@@ -100,8 +96,7 @@ struct image_config {
 	char *stop_signal;
 };
 
-int image_config_parse(struct image_config *out, const char *body,
-		       size_t len);
+int image_config_parse(struct image_config *out, const char *body, size_t len);
 void image_config_free(struct image_config *c);
 
 /* The host platform in OCI spelling: "linux", "amd64"/"arm64"/..., and a

@@ -22,8 +22,9 @@ struct registry_options {
 	const char *ca_file;  /* extra CA bundle; NULL: the config's, if any */
 	const char *username; /* NULL: look up credentials (see below) */
 	const char *password;
-	int retries;	   /* extra tries on 429/5xx/connection errors */
-	long timeout_secs; /* connect timeout; transfers time out when stalled */
+	int retries; /* extra tries on 429/5xx/connection errors */
+	long
+	    timeout_secs; /* connect timeout; transfers time out when stalled */
 };
 
 void registry_options_init(struct registry_options *opts);
@@ -70,7 +71,7 @@ int registry_get_blob_buffer(struct buf *body, struct registry *r,
  * another digest, is OCICACHE_EDIGEST, and the file is truncated to 0 so
  * that no bad prefix is resumed.
  */
-int registry_download_blob(struct registry *r, const char *digest,
-			   int64_t size, int fd, const char *path);
+int registry_download_blob(struct registry *r, const char *digest, int64_t size,
+			   int fd, const char *path);
 
 #endif

@@ -13,6 +13,8 @@ packages=(
 	docker-registry umoci skopeo erofs-utils qemu-utils apache2-utils
 	python3 attr libcap2-bin zstd openssl util-linux ca-certificates
 	curl
+	# benchmarks and the real-world tar fixture
+	isal bc time xz-utils binutils
 )
 
 missing=()

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 struct vmdk_extent {
-	const char *path; /* as it goes into the descriptor */
+	const char *path;    /* as it goes into the descriptor */
 	uint64_t size_bytes; /* a multiple of 512 */
 };
 

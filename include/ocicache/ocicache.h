@@ -57,8 +57,7 @@ enum ocicache_log_level {
 	OCICACHE_LOG_DEBUG = 3
 };
 
-typedef void (*ocicache_log_fn)(int level, const char *message,
-				void *userdata);
+typedef void (*ocicache_log_fn)(int level, const char *message, void *userdata);
 
 /*
  * Send log lines at `max_level` and below to `fn` (NULL: drop them). The
@@ -196,7 +195,7 @@ void ocicache_image_detail_free(ocicache_image_detail *detail);
 int ocicache_image_remove(ocicache *cache, const char *reference, int force);
 
 struct ocicache_prune_options {
-	int dry_run;	      /* report, delete nothing */
+	int dry_run;	       /* report, delete nothing */
 	int64_t older_than_ms; /* only images last used longer ago; 0: all */
 	int64_t keep_bytes;    /* stop once the cache is at most this; -1: no */
 };

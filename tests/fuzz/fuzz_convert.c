@@ -36,8 +36,8 @@ static void fail(const char *what)
 	abort();
 }
 
-static int walk_entry(void *ud, const char *name, size_t name_len,
-		      uint64_t nid, uint8_t file_type);
+static int walk_entry(void *ud, const char *name, size_t name_len, uint64_t nid,
+		      uint8_t file_type);
 
 static void walk_inode(struct walk *w, uint64_t nid)
 {
@@ -66,8 +66,8 @@ static void walk_inode(struct walk *w, uint64_t nid)
 	erofs_inode_info_clear(&info);
 }
 
-static int walk_entry(void *ud, const char *name, size_t name_len,
-		      uint64_t nid, uint8_t file_type)
+static int walk_entry(void *ud, const char *name, size_t name_len, uint64_t nid,
+		      uint8_t file_type)
 {
 	(void)name;
 	(void)file_type;
@@ -82,8 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct erofs_layer_options opts = {
-		.max_uncompressed_bytes = 64u << 20,
-		.max_entries = 20000,
+	    .max_uncompressed_bytes = 64u << 20,
+	    .max_entries = 20000,
 	};
 	struct erofs_layer_result res;
 	struct erofs_image *img;

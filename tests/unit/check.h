@@ -13,25 +13,25 @@ static int check_test_failed;
 static int check_passed_total;
 static int check_failed_total;
 
-#define CHECK(cond)                                                        \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			fprintf(stderr, "  %s:%d: check failed: %s\n",     \
-				__FILE__, __LINE__, #cond);                \
-			check_test_failed = 1;                             \
-		}                                                          \
+#define CHECK(cond)                                                    \
+	do {                                                           \
+		if (!(cond)) {                                         \
+			fprintf(stderr, "  %s:%d: check failed: %s\n", \
+				__FILE__, __LINE__, #cond);            \
+			check_test_failed = 1;                         \
+		}                                                      \
 	} while (0)
 
-#define CHECK_STR(got, want)                                               \
-	do {                                                               \
-		const char *g_ = (got), *w_ = (want);                      \
-		if ((g_ == NULL) != (w_ == NULL) ||                        \
-		    (g_ && strcmp(g_, w_) != 0)) {                         \
-			fprintf(stderr, "  %s:%d: got '%s', want '%s'\n",  \
-				__FILE__, __LINE__, g_ ? g_ : "(null)",    \
-				w_ ? w_ : "(null)");                       \
-			check_test_failed = 1;                             \
-		}                                                          \
+#define CHECK_STR(got, want)                                              \
+	do {                                                              \
+		const char *g_ = (got), *w_ = (want);                     \
+		if ((g_ == NULL) != (w_ == NULL) ||                       \
+		    (g_ && strcmp(g_, w_) != 0)) {                        \
+			fprintf(stderr, "  %s:%d: got '%s', want '%s'\n", \
+				__FILE__, __LINE__, g_ ? g_ : "(null)",   \
+				w_ ? w_ : "(null)");                      \
+			check_test_failed = 1;                            \
+		}                                                         \
 	} while (0)
 
 static inline void check_run(const char *name, void (*fn)(void))
