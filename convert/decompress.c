@@ -214,6 +214,11 @@ static ssize_t read_gzip(struct decompress *d, uint8_t *buf, size_t len)
 	int err, ret;
 
 	while (produced < len && !d->done) {
+		/* What the member gave is handed over first, so that a failure
+		 * to find the next one is reported after the bytes before it.
+		 */
+		if (d->gzip_member_done && produced > 0)
+			break;
 		if (d->gzip_member_done) {
 			err = gzip_next_member(d);
 			if (err)

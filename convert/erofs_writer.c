@@ -681,6 +681,10 @@ int erofs_writer_set_opaque(struct erofs_writer *w, const char *path,
 				      mtime_nsec);
 		if (err)
 			return err;
+	} else if (d->node->whiteout) {
+		err = whiteout_to_dir(&node, w, d, mtime, mtime_nsec);
+		if (err)
+			return err;
 	} else if (!S_ISDIR(d->node->attr.mode)) {
 		return oc_err(OCICACHE_EFORMAT,
 			      "%s: opaque marker in %s, which is not a "
@@ -1020,22 +1024,164 @@ static uint32_t xattr_entry_size(const struct xattr_item *x)
 	    sizeof(struct erofs_xattr_entry) + x->name_len + x->value_len, 4);
 }
 
+static uint64_t xattr_hash(const struct xattr_item *x)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ x->index;
+	size_t len = (size_t)x->name_len + x->value_len;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (uint8_t)x->data[i];
+		h *= 0x100000001b3ull;
+	}
+	return (h ^ (h >> 31)) ^ len;
+}
+
+static bool xattr_same(const struct xattr_item *a, const struct xattr_item *b)
+{
+	return a->hash == b->hash && a->index == b->index &&
+	       a->name_len == b->name_len && a->value_len == b->value_len &&
+	       memcmp(a->data, b->data, a->name_len + a->value_len) == 0;
+}
+
+/* Opaque markers become xattrs, and every xattr is hashed for sharing. */
+static int layout_xattr_prepare(struct erofs_writer *w, size_t *total)
+{
+	int err;
+
+	*total = 0;
+	for (size_t i = 0; i < w->order_count; i++) {
+		struct erofs_node *n = w->order[i];
+
+		if (n->opaque) {
+			err = erofs_writer_set_xattr(w, n,
+						     EROFS_XATTR_INDEX_TRUSTED,
+						     "overlay.opaque", "y", 1);
+			if (err)
+				return err;
+		}
+		qsort(n->xattrs, n->xattr_count, sizeof(*n->xattrs), xattr_cmp);
+		for (uint32_t k = 0; k < n->xattr_count; k++) {
+			n->xattrs[k].hash = xattr_hash(&n->xattrs[k]);
+			n->xattrs[k].shared_id = XATTR_INLINE;
+		}
+		*total += n->xattr_count;
+	}
+	return 0;
+}
+
+struct xattr_slot {
+	struct xattr_item *first; /* the first inode's copy, in inode order */
+	uint32_t uses;
+};
+
+static struct xattr_slot *xattr_slot_find(struct xattr_slot *slots, size_t mask,
+					  const struct xattr_item *x)
+{
+	for (size_t i = x->hash & mask;; i = (i + 1) & mask)
+		if (!slots[i].first || xattr_same(slots[i].first, x))
+			return &slots[i];
+}
+
+/* Whether `uses` inodes save space by pointing at one shared copy (a 4-byte
+ * id each) instead of holding the entry inline. */
+static bool xattr_worth_sharing(const struct xattr_item *x, uint32_t uses)
+{
+	uint64_t size = xattr_entry_size(x);
+
+	return uses >= 2 && size * uses > size + 4ull * uses;
+}
+
+/* Give an id to each xattr that is worth sharing: byte offset / 4 in the
+ * shared area. No entry crosses a block boundary, for the readers' sake. */
+static int shared_assign(struct erofs_writer *w, struct xattr_item *first)
+{
+	uint64_t size = xattr_entry_size(first);
+	uint64_t off = w->shared_bytes;
+
+	if (off / EROFS_BLKSZ != (off + size - 1) / EROFS_BLKSZ)
+		off = round_up(off, EROFS_BLKSZ);
+	if (off / 4 >= XATTR_INLINE)
+		return 0;
+	if (w->shared_count % 256 == 0) {
+		void *p = realloc(w->shared,
+				  (w->shared_count + 256) * sizeof(*w->shared));
+
+		if (!p)
+			return oc_err(OCICACHE_ENOMEM, "%s: shared xattrs",
+				      w->name);
+		w->shared = p;
+	}
+	w->shared[w->shared_count++] = first;
+	first->shared_id = (uint32_t)(off / 4);
+	w->shared_bytes = off + size;
+	return 0;
+}
+
+/*
+ * Xattrs that several inodes carry identically (the same capability on
+ * many binaries, the same SELinux label on a whole tree) are stored once in
+ * the shared area and named by id in each inode.
+ */
+static int layout_shared_xattrs(struct erofs_writer *w)
+{
+	struct xattr_slot *slots;
+	size_t total, cap = 16, mask;
+	int err;
+
+	err = layout_xattr_prepare(w, &total);
+	if (err || !total)
+		return err;
+	while (cap < total * 2)
+		cap *= 2;
+	mask = cap - 1;
+	slots = calloc(cap, sizeof(*slots));
+	if (!slots)
+		return oc_err(OCICACHE_ENOMEM, "%s: xattr table", w->name);
+
+	for (size_t i = 0; i < w->order_count; i++) {
+		struct erofs_node *n = w->order[i];
+
+		for (uint32_t k = 0; k < n->xattr_count; k++) {
+			struct xattr_slot *s =
+			    xattr_slot_find(slots, mask, &n->xattrs[k]);
+
+			if (!s->first)
+				s->first = &n->xattrs[k];
+			s->uses++;
+		}
+	}
+	for (size_t i = 0; !err && i < w->order_count; i++) {
+		struct erofs_node *n = w->order[i];
+
+		for (uint32_t k = 0; !err && k < n->xattr_count; k++) {
+			struct xattr_item *x = &n->xattrs[k];
+			struct xattr_slot *s = xattr_slot_find(slots, mask, x);
+
+			if (!xattr_worth_sharing(x, s->uses))
+				continue;
+			if (s->first == x)
+				err = shared_assign(w, x);
+			if (!err && n->xattr_shared < XATTR_SHARED_PER_INODE &&
+			    s->first->shared_id != XATTR_INLINE) {
+				x->shared_id = s->first->shared_id;
+				n->xattr_shared++;
+			}
+		}
+	}
+	free(slots);
+	return err;
+}
+
 static int layout_xattrs(struct erofs_writer *w, struct erofs_node *n)
 {
 	uint64_t body = sizeof(struct erofs_xattr_ibody_header);
-	int err;
 
-	if (n->opaque) {
-		err = erofs_writer_set_xattr(w, n, EROFS_XATTR_INDEX_TRUSTED,
-					     "overlay.opaque", "y", 1);
-		if (err)
-			return err;
-	}
 	if (!n->xattr_count)
 		return 0;
-	qsort(n->xattrs, n->xattr_count, sizeof(*n->xattrs), xattr_cmp);
 	for (uint32_t i = 0; i < n->xattr_count; i++)
-		body += xattr_entry_size(&n->xattrs[i]);
+		body += n->xattrs[i].shared_id != XATTR_INLINE
+			    ? 4
+			    : xattr_entry_size(&n->xattrs[i]);
 	if ((body - sizeof(struct erofs_xattr_ibody_header)) / 4 + 1 >
 	    UINT16_MAX)
 		return oc_err(OCICACHE_EFORMAT,
@@ -1110,31 +1256,63 @@ static int layout_offsets(uint64_t *area_out, uint64_t *full_out,
 
 /* Writing the metadata */
 
+static int write_xattr_entry(struct erofs_writer *w, const struct xattr_item *x)
+{
+	static const char zeros[4];
+	struct erofs_xattr_entry e = {
+	    .e_name_len = x->name_len,
+	    .e_name_index = x->index,
+	    .e_value_size = htole16(x->value_len),
+	};
+	uint32_t len = x->name_len + x->value_len;
+	int err;
+
+	err = out_write(w, &e, sizeof(e));
+	if (!err)
+		err = out_write(w, x->data, len);
+	if (!err)
+		err =
+		    out_write(w, zeros, xattr_entry_size(x) - sizeof(e) - len);
+	return err;
+}
+
 static int write_xattrs(struct erofs_writer *w, const struct erofs_node *n)
 {
-	struct erofs_xattr_ibody_header hdr = {0};
-	static const char zeros[4];
+	struct erofs_xattr_ibody_header hdr = {
+	    .h_shared_count = n->xattr_shared,
+	};
 	int err;
 
 	if (!n->xattr_icount)
 		return 0;
 	err = out_write(w, &hdr, sizeof(hdr));
 	for (uint32_t i = 0; !err && i < n->xattr_count; i++) {
-		const struct xattr_item *x = &n->xattrs[i];
-		struct erofs_xattr_entry e = {
-		    .e_name_len = x->name_len,
-		    .e_name_index = x->index,
-		    .e_value_size = htole16(x->value_len),
-		};
-		uint32_t len = x->name_len + x->value_len;
+		uint32_t id = htole32(n->xattrs[i].shared_id);
 
-		err = out_write(w, &e, sizeof(e));
-		if (!err)
-			err = out_write(w, x->data, len);
-		if (!err)
-			err = out_write(w, zeros,
-					xattr_entry_size(x) - sizeof(e) - len);
+		if (n->xattrs[i].shared_id != XATTR_INLINE)
+			err = out_write(w, &id, sizeof(id));
 	}
+	for (uint32_t i = 0; !err && i < n->xattr_count; i++) {
+		if (n->xattrs[i].shared_id == XATTR_INLINE)
+			err = write_xattr_entry(w, &n->xattrs[i]);
+	}
+	return err;
+}
+
+static int write_shared_xattrs(struct erofs_writer *w)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < w->shared_count; i++) {
+		const struct xattr_item *x = w->shared[i];
+
+		err = out_pad_to(w, w->xattr_blkaddr * EROFS_BLKSZ +
+					x->shared_id * 4ull);
+		if (!err)
+			err = write_xattr_entry(w, x);
+	}
+	if (!err)
+		err = out_pad_to(w, round_up(w->out_pos, EROFS_BLKSZ));
 	return err;
 }
 
@@ -1296,6 +1474,7 @@ static int write_superblock(struct erofs_writer *w, const uint8_t uuid[16],
 	    .build_time_nsec = htole32(w->build_nsec),
 	    .blocks = htole32((uint32_t)blocks),
 	    .meta_blkaddr = htole32((uint32_t)w->meta_blkaddr),
+	    .xattr_blkaddr = htole32((uint32_t)w->xattr_blkaddr),
 	};
 	uint32_t crc;
 
@@ -1326,11 +1505,15 @@ int erofs_writer_finish(uint64_t *blocks_out, struct erofs_writer *w,
 	if (!err)
 		err = layout_build_time(w);
 	if (!err)
+		err = layout_shared_xattrs(w);
+	if (!err)
 		err = layout_offsets(&area, &full, w);
 	if (err)
 		return err;
 
-	w->meta_blkaddr = w->next_blk;
+	w->xattr_blkaddr = w->shared_count ? w->next_blk : 0;
+	w->meta_blkaddr =
+	    w->next_blk + round_up(w->shared_bytes, EROFS_BLKSZ) / EROFS_BLKSZ;
 	blk = w->meta_blkaddr + round_up(area, EROFS_BLKSZ) / EROFS_BLKSZ;
 	if (blk + full > UINT32_MAX)
 		return oc_err(OCICACHE_EUNSUPPORTED,
@@ -1344,7 +1527,9 @@ int erofs_writer_finish(uint64_t *blocks_out, struct erofs_writer *w,
 		}
 	}
 
-	err = write_metadata(w, area);
+	err = write_shared_xattrs(w);
+	if (!err)
+		err = write_metadata(w, area);
 	if (!err)
 		err = write_superblock(w, uuid, blk);
 	if (err)

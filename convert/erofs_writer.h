@@ -5,6 +5,7 @@
  * The output file is laid out as:
  *   block 0             superblock at byte 1024 (written last)
  *   blocks 1..          regular file data, each file on whole blocks
+ *   xattr_blkaddr..     shared xattrs: those several inodes carry alike
  *   meta_blkaddr..      inodes (root first), xattrs, inline tails
  *   then                directory and symlink blocks that are not inline
  *
@@ -52,7 +53,20 @@ void erofs_writer_free(struct erofs_writer *w);
 int erofs_writer_add(struct erofs_node **out, struct erofs_writer *w,
 		     const char *path, const struct erofs_node_attr *attr);
 
-/* Add the name `path` for the existing non-directory at `target`. */
+/*
+ * The whiteout `.wh.NAME` of a tar, for `path` (NAME without the prefix). A
+ * whiteout hides lower layers only (OCI image spec), so when this layer
+ * already has an entry at `path` the whiteout keeps it; a directory there
+ * becomes opaque, since nothing from below may show through it. Otherwise
+ * the name becomes a 0/0 character device with `attr`'s permissions,
+ * owner and mtime; a directory or a child added there later replaces it
+ * with an opaque directory, any other entry just replaces it.
+ */
+int erofs_writer_whiteout(struct erofs_writer *w, const char *path,
+			  const struct erofs_node_attr *attr);
+
+/* Add the name `path` for the existing non-directory at `target`: a
+ * target not (yet) in the image, a directory or a whiteout is an error. */
 int erofs_writer_link(struct erofs_writer *w, const char *path,
 		      const char *target, int64_t mtime, uint32_t mtime_nsec);
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <locale.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,6 +21,7 @@
 #define LAYER_READ_SIZE		  (1u << 20)
 #define LAYER_PATH_MAX		  4096
 #define LAYER_SYMLINK_MAX	  4095
+#define LAYER_DEPTH_MAX		  1024
 
 struct layer_ctx {
 	const char *name;
@@ -33,6 +35,7 @@ struct layer_ctx {
 	uint64_t entries;
 	int read_err; /* a failure inside the read callback, with its message */
 	struct erofs_writer *w;
+	char entry[LAYER_PATH_MAX + 1]; /* the entry being read, as named */
 };
 
 /* Every uncompressed byte passes through here on its way to libarchive,
@@ -85,15 +88,44 @@ static int layer_drain(struct layer_ctx *c)
 	}
 }
 
-static int tar_error(struct layer_ctx *c, struct archive *a)
+/* Where in the tar a failure happened, for messages: "entry X" while an
+ * entry is read, "after entry X" between entries. */
+static const char *entry_where(const struct layer_ctx *c, bool inside,
+			       char *buf, size_t len)
 {
-	const char *msg = archive_error_string(a);
+	if (!c->entries)
+		return "at the first entry";
+	snprintf(buf, len, "%s entry %s", inside ? "in" : "after", c->entry);
+	return buf;
+}
 
+/* `msg` restated with the layer named once and the entry it happened at. */
+static int stream_error(struct layer_ctx *c, int code, const char *msg,
+			bool inside)
+{
+	char where[LAYER_PATH_MAX + 32];
+	char *copy;
+	size_t nlen = strlen(c->name);
+
+	if (!msg)
+		msg = "unreadable";
+	if (strncmp(msg, c->name, nlen) == 0 && msg[nlen] == ':')
+		msg += nlen + 1 + (msg[nlen + 1] == ' ');
+	copy = strdup(msg);
+	code = oc_err(code, "%s: tar, %s: %s", c->name,
+		      entry_where(c, inside, where, sizeof(where)),
+		      copy ? copy : "unreadable");
+	free(copy);
+	return code;
+}
+
+/* A failure of the tar reader, or of the stream below it. */
+static int tar_error(struct layer_ctx *c, struct archive *a, bool inside)
+{
 	if (c->read_err)
-		return c->read_err;
-	return oc_err(OCICACHE_EFORMAT, "%s: tar, after %llu entries: %s",
-		      c->name, (unsigned long long)c->entries,
-		      msg ? msg : "unreadable");
+		return stream_error(c, c->read_err, oc_err_message(), inside);
+	return stream_error(c, OCICACHE_EFORMAT, archive_error_string(a),
+			    inside);
 }
 
 /*
@@ -105,7 +137,7 @@ static int path_normalize(char out[LAYER_PATH_MAX + 1], const char *raw,
 			  const struct layer_ctx *c)
 {
 	const char *p = raw;
-	size_t len = 0;
+	size_t len = 0, depth = 0;
 
 	while (*p) {
 		const char *start;
@@ -130,9 +162,14 @@ static int path_normalize(char out[LAYER_PATH_MAX + 1], const char *raw,
 				      c->name, raw, EROFS_NAME_LEN);
 		if (len + (len ? 1 : 0) + clen > LAYER_PATH_MAX)
 			return oc_err(OCICACHE_EFORMAT,
-				      "%s: entry %s: path is longer than %d "
-				      "bytes",
+				      "%s: entry %.200s...: path is longer "
+				      "than %d bytes",
 				      c->name, raw, LAYER_PATH_MAX);
+		if (++depth > LAYER_DEPTH_MAX)
+			return oc_err(OCICACHE_EFORMAT,
+				      "%s: entry %.200s...: path is more than "
+				      "%d levels deep",
+				      c->name, raw, LAYER_DEPTH_MAX);
 		if (len)
 			out[len++] = '/';
 		memcpy(out + len, start, clen);
@@ -162,6 +199,13 @@ static int entry_attr(struct erofs_node_attr *attr, struct layer_ctx *c,
 		attr->mtime = archive_entry_mtime(e);
 		attr->mtime_nsec =
 		    nsec >= 0 && nsec < 1000000000 ? (uint32_t)nsec : 0;
+	}
+	if (attr->mtime < 0) {
+		oc_warn("%s: entry %s: mtime %lld is before 1970, which EROFS "
+			"cannot store; 1970-01-01 kept instead",
+			c->name, path, (long long)attr->mtime);
+		attr->mtime = 0;
+		attr->mtime_nsec = 0;
 	}
 	return 0;
 }
@@ -255,7 +299,7 @@ static int copy_file_data(struct layer_ctx *c, struct archive *a,
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN)
-			return tar_error(c, a);
+			return tar_error(c, a, true);
 		if (off < 0 || (uint64_t)off < pos)
 			return oc_err(OCICACHE_EFORMAT,
 				      "data blocks out of order");
@@ -293,7 +337,7 @@ static int add_regular(struct layer_ctx *c, struct archive *a,
 	if (err)
 		return err;
 	err = copy_file_data(c, a, node, attr->size);
-	if (err && !c->read_err)
+	if (err && !strstr(oc_err_message(), c->entry))
 		return oc_err_wrap(err, "%s: entry %s", c->name, path);
 	return err;
 }
@@ -342,7 +386,6 @@ static int add_whiteout(struct layer_ctx *c, char *path, char *base,
 			struct erofs_node_attr *attr)
 {
 	const char *name = base + 4;
-	struct erofs_node *node;
 
 	if (strcmp(name, ".wh..opq") == 0) {
 		if (base > path)
@@ -361,9 +404,7 @@ static int add_whiteout(struct layer_ctx *c, char *path, char *base,
 			      "%s: entry %s: whiteout without a valid name",
 			      c->name, path);
 	memmove(base, name, strlen(name) + 1);
-	attr->mode |= S_IFCHR;
-	attr->rdev = 0;
-	return erofs_writer_add(&node, c->w, path, attr);
+	return erofs_writer_whiteout(c->w, path, attr);
 }
 
 static int add_hardlink(struct layer_ctx *c, const char *path,
@@ -392,15 +433,22 @@ static int layer_entry(struct layer_ctx *c, struct archive *a,
 	char *base;
 	int err;
 
-	if (!raw)
+	if (!raw || !raw[0])
 		return oc_err(OCICACHE_EFORMAT,
-			      "%s: tar entry %llu has no path", c->name,
-			      (unsigned long long)c->entries);
+			      "%s: entry %llu (after entry %s): empty name",
+			      c->name, (unsigned long long)c->entries,
+			      c->entries > 1 ? c->entry : "none");
+	snprintf(c->entry, sizeof(c->entry), "%s", raw);
 	err = path_normalize(path, raw, c);
 	if (!err)
 		err = entry_attr(&attr, c, e, raw);
 	if (err)
 		return err;
+	if (!path[0] && archive_entry_filetype(e) != AE_IFDIR)
+		return oc_err(OCICACHE_EFORMAT,
+			      "%s: entry %s: names the root but is not a "
+			      "directory",
+			      c->name, raw);
 
 	base = strrchr(path, '/');
 	base = base ? base + 1 : path;
@@ -443,7 +491,7 @@ static int layer_read_tar(struct layer_ctx *c)
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);
 	if (archive_read_open(a, c, NULL, tar_read_cb, NULL) != ARCHIVE_OK) {
-		err = tar_error(c, a);
+		err = tar_error(c, a, false);
 		goto out;
 	}
 	for (;;) {
@@ -453,16 +501,19 @@ static int layer_read_tar(struct layer_ctx *c)
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
-			err = tar_error(c, a);
+			err = tar_error(c, a, false);
 			break;
 		}
 		if (r == ARCHIVE_WARN)
-			oc_warn("%s: tar: %s", c->name,
-				archive_error_string(a));
+			oc_warn("%s: tar, after entry %s: %s", c->name,
+				c->entry, archive_error_string(a));
 		if (++c->entries > c->max_entries) {
-			err = oc_err(OCICACHE_EFORMAT,
-				     "%s: more than %llu tar entries", c->name,
-				     (unsigned long long)c->max_entries);
+			err =
+			    oc_err(OCICACHE_EFORMAT,
+				   "%s: more than %llu tar entries, after "
+				   "entry %s",
+				   c->name, (unsigned long long)c->max_entries,
+				   c->entry);
 			break;
 		}
 		err = layer_entry(c, a, e);
@@ -564,8 +615,11 @@ int erofs_layer_convert(struct erofs_layer_result *out, int in_fd,
 		err = erofs_writer_new(&c.w, out_fd, name);
 	if (!err)
 		err = layer_read_tar_utf8(&c);
-	if (!err)
+	if (!err) {
 		err = layer_drain(&c);
+		if (err)
+			err = stream_error(&c, err, oc_err_message(), false);
+	}
 	if (err)
 		goto fail;
 

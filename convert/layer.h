@@ -15,6 +15,47 @@
  * implies (a parent with no entry of its own) is given mode 0755, owner 0:0
  * and the mtime of the entry that implied it, and is reported in
  * erofs_layer_result.implied_dirs so that the merge can tell it apart.
+ *
+ * How the tar is read (each case is in fixtures/make-tars.py):
+ * - Formats: ustar, GNU (long names and links, base-256 numbers, sparse)
+ *   and PAX (path, linkpath, size, uid/gid, uname/gname, nanosecond mtime,
+ *   sparse, SCHILY.xattr.* and LIBARCHIVE.xattr.*). Sparse files
+ *   are stored dense, their holes as zeros. Names are kept as bytes; owner
+ *   names are ignored (numeric ids only).
+ * - Paths: leading "/" and "./", "." and empty components are dropped (as
+ *   registries serve both forms). An empty name, a ".." component, a name
+ *   over 255 bytes, a path over 4096 bytes or deeper than 1024 components
+ *   is an error. A NUL inside a PAX path ends the name there, as libarchive
+ *   and GNU tar read it.
+ * - Times: EROFS keeps u64 seconds, so mtimes after 2106 are kept as they
+ *   are; an mtime before 1970 is stored as 0 (1970-01-01) with a warning
+ *   naming the entry.
+ * - The same path twice: the later entry wins; a directory entry after its
+ *   children keeps them and takes the later metadata; a non-directory over
+ *   a directory drops the directory's subtree.
+ * - Hard links: every name shares the target's inode, nlink counts them. A
+ *   link must come after its target, as tar writes them and `tar -x` needs
+ *   them: a link to a name not yet seen (or never), to a directory or to a
+ *   whiteout is an error. A target replaced after it was linked keeps its
+ *   old inode and content under the link's name; the path shows the new
+ *   entry.
+ * - Whiteouts hide lower layers only, never the layer's own entries (OCI
+ *   image spec): `.wh.NAME` after an entry NAME of the same tar leaves it
+ *   in place; an entry after the whiteout replaces it. A directory and a
+ *   whiteout of the same name in one tar (in either order, or the
+ *   whiteout's name becoming a parent) give an opaque directory. Opaque
+ *   markers may come before or after their directory and its children.
+ * - Xattrs under user., trusted., security. and the POSIX ACLs
+ *   (system.posix_acl_access/default) are kept; other prefixes have no
+ *   EROFS name index and are dropped with a warning. An xattr that several
+ *   inodes carry alike is stored once (EROFS shared xattrs).
+ * - Caps (erofs_layer_options): uncompressed bytes (default 64 GiB) and tar
+ *   entries (default 1,000,000); past either the conversion fails. Memory
+ *   is about 200 bytes per entry plus names and xattrs.
+ *
+ * Every error is OCICACHE_EFORMAT for bad input (or the I/O or memory
+ * code), with a message that names the layer and the entry (or where the
+ * stream broke), and no output file is left behind.
  */
 #ifndef OCICACHE_CONVERT_LAYER_H
 #define OCICACHE_CONVERT_LAYER_H

@@ -17,6 +17,7 @@ root on a kernel with EROFS (otherwise a "SKIP name: reason" line). fsck.erofs
 checked on the mount.
 """
 
+import base64
 import decimal
 import glob
 import gzip
@@ -29,6 +30,7 @@ import sys
 import tarfile
 import tempfile
 import unittest
+import urllib.parse
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -41,12 +43,48 @@ GOOD = {
     "multi.tar.gz": "full.tar",
     "notrailer.tar": "notrailer.tar",
     "gnu.tar": "gnu.tar",
+    "ustar.tar": "ustar.tar",
+    "sparse.tar": "sparse.tar",
+    "links.tar": "links.tar",
+    "whiteouts.tar": "whiteouts.tar",
     "big-dir.tar": "big-dir.tar",
     "empty.tar": "empty.tar",
 }
 
-BAD = ["bad-dotdot.tar", "bad-truncated.tar.gz", "bad-garbage.tar.gz",
-       "bad-truncated.tar.zst", "bad-truncated.tar"]
+# fixture -> (extra converter arguments, what the message must name: the
+# entry at fault, or where the stream broke)
+BAD = {
+    "bad-dotdot.tar": ([], "entry a/../../escape: path has a '..'"),
+    "bad-abs-dotdot.tar": ([], "entry /../etc/passwd: path has a '..'"),
+    "bad-empty-name.tar": ([], "entry 2 (after entry ok): empty name"),
+    "bad-long-name.tar": ([], "entry dir/nnnn"),
+    "bad-long-path.tar": ([], "longer than 4096 bytes"),
+    "bad-deep.tar": ([], "more than 1024 levels deep"),
+    "bad-link-missing.tar": ([], "entry link: hard link target "
+                             "no/such/file not found"),
+    "bad-link-forward.tar": ([], "entry early: hard link target later "
+                             "not found"),
+    "bad-link-whiteout.tar": ([], "entry dead: hard link target victim "
+                              "is a whiteout"),
+    "bad-link-dir.tar": ([], "entry dirlink: hard link to directory adir"),
+    "bad-link-replaced.tar": ([], "entry stale: hard link to directory t"),
+    "bad-truncated.tar.gz": ([], "in entry a/b/c/large: truncated gzip"),
+    "bad-truncated.tar.zst": ([], "in entry a/b/c/large: truncated zstd"),
+    "bad-truncated.tar": ([], "in entry a/b/c/large: Truncated tar"),
+    "bad-truncated-header.tar": ([], "after entry a/b/c/: Truncated tar"),
+    "bad-garbage.tar.gz": ([], "garbage after the end of the gzip"),
+    "bad-bomb.tar.gz": (["--max-bytes", "50000000"],
+                        "in entry bomb/zeros: more than 50000000 "
+                        "uncompressed bytes"),
+    "bad-bomb.tar.zst": (["--max-bytes", "50000000"],
+                         "in entry bomb/zeros: more than 50000000 "
+                         "uncompressed bytes"),
+    "bad-many.tar.gz": (["--max-entries", "1000"],
+                        "more than 1000 tar entries, after entry "
+                        "many/00999"),
+    "bad-not-tar.gz": ([], "at the first entry: Unrecognized archive"),
+    "bad-not-tar": ([], "at the first entry: Unrecognized archive"),
+}
 
 XATTR_PREFIXES = ("user.", "trusted.", "security.")
 XATTR_WHOLE = ("system.posix_acl_access", "system.posix_acl_default")
@@ -93,6 +131,7 @@ class Node:
         self.xattrs = {}
         self.implied = False
         self.opaque = False
+        self.whiteout = False
 
 
 def normalize(name):
@@ -103,10 +142,13 @@ def normalize(name):
 
 
 def member_mtime_ns(m):
+    """EROFS has no time before 1970: the writer keeps 0 instead."""
     text = m.pax_headers.get("mtime")
     if text is not None:
-        return int(decimal.Decimal(text) * 1000000000)
-    return int(m.mtime) * 1000000000
+        ns = int(decimal.Decimal(text) * 1000000000)
+    else:
+        ns = int(m.mtime) * 1000000000
+    return max(ns, 0)
 
 
 def member_xattrs(m):
@@ -120,6 +162,10 @@ def member_xattrs(m):
                     for p in XATTR_PREFIXES)):
             continue  # EROFS has no index for it: the writer drops it
         out[name] = value.encode("utf-8", "surrogateescape")
+    for key, value in m.pax_headers.items():
+        if key.startswith("LIBARCHIVE.xattr."):
+            name = urllib.parse.unquote(key[len("LIBARCHIVE.xattr."):])
+            out[name] = base64.b64decode(value + "=" * (-len(value) % 4))
     return out
 
 
@@ -134,9 +180,12 @@ def model(tar_path):
         parts = path.split("/") if path else []
         for i in range(1, len(parts) + 1):
             p = "/".join(parts[:i])
-            if p not in tree:
+            if p not in tree or tree[p].whiteout:
+                # A whiteout and this layer's directory of the same name:
+                # the directory stays, opaque to what lies below.
                 d = Node(stat.S_IFDIR, 0o755, mtime_ns=mtime_ns)
                 d.implied = True
+                d.opaque = p in tree
                 tree[p] = d
 
     def drop_below(path):
@@ -159,8 +208,16 @@ def model(tar_path):
                 continue
             if base.startswith(".wh."):
                 path = (parent + "/" if parent else "") + base[4:]
+                ensure_dir(parent, mtime_ns)
+                old = tree.get(path)
+                if old is not None and not old.whiteout:
+                    # It hides lower layers only: this layer's entry stays.
+                    if old.kind == stat.S_IFDIR:
+                        old.opaque = True
+                    continue
                 node = Node(stat.S_IFCHR, m.mode, m.uid, m.gid, mtime_ns)
                 node.rdev = (0, 0)
+                node.whiteout = True
             elif m.islnk():
                 node = tree[normalize(m.linkname)]
             else:
@@ -185,6 +242,9 @@ def model(tar_path):
                 continue
             if old is not None and old.kind == stat.S_IFDIR:
                 drop_below(path)
+            if (old is not None and old.whiteout and
+                    node.kind == stat.S_IFDIR):
+                node.opaque = True
             tree[path] = node
     for node in tree.values():
         if node.opaque:
@@ -222,6 +282,36 @@ def file_sha256(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+HUGE_MARK_EVERY = 1 << 30
+
+
+def huge_marks(size):
+    """Where the streamed big file has known bytes, and which."""
+    return [(off, b"mark at %d" % off)
+            for off in range(0, size - 100, HUGE_MARK_EVERY)]
+
+
+def huge_tar(size):
+    """A PAX tar holding one file of `size` bytes, yielded in pieces so that
+    it is never stored: zeros, a mark every GiB and b"tail!" at the end."""
+    ti = tarfile.TarInfo("huge/file")
+    ti.size, ti.mtime, ti.mode = size, 1700000000, 0o644
+    yield ti.tobuf(format=tarfile.PAX_FORMAT)
+    chunk = 1 << 20
+    marks = dict(huge_marks(size))
+    pos = 0
+    body = size - 5
+    while pos < body:
+        n = min(chunk, body - pos)
+        piece = bytearray(n)
+        for off, mark in marks.items():
+            if pos <= off < pos + n:
+                piece[off - pos:off - pos + len(mark)] = mark
+        yield bytes(piece)
+        pos += n
+    yield b"tail!" + bytes(-size % 512) + bytes(1024)
 
 
 class ConvertTest(unittest.TestCase):
@@ -263,8 +353,8 @@ class ConvertTest(unittest.TestCase):
     def fsck_extract(self, image):
         dest = tempfile.mkdtemp(prefix="extract-", dir=self.work)
         os.rmdir(dest)
-        r = subprocess.run(["fsck.erofs", "--extract=" + dest, image],
-                           capture_output=True, text=True)
+        r = subprocess.run(["fsck.erofs", "--extract=" + dest, "--preserve",
+                            image], capture_output=True, text=True)
         # fsck.erofs 1.5 can exit 0 after reporting an error.
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("<E>", r.stdout + r.stderr)
@@ -291,9 +381,11 @@ class ConvertTest(unittest.TestCase):
             if node.kind in (stat.S_IFCHR, stat.S_IFBLK):
                 self.assertEqual((os.major(st.st_rdev),
                                   os.minor(st.st_rdev)), node.rdev, what)
+            # fsck.erofs --preserve sets times on everything but symlinks.
+            if mounted or node.kind != stat.S_IFLNK:
+                self.assertEqual(st.st_mtime_ns, node.mtime_ns, what)
             if not mounted:
                 continue
-            self.assertEqual(st.st_mtime_ns, node.mtime_ns, what)
             names = os.listxattr(full, follow_symlinks=False)
             got = {n: os.getxattr(full, n, follow_symlinks=False)
                    for n in names}
@@ -409,17 +501,150 @@ class ConvertTest(unittest.TestCase):
             self.assertEqual(first, fb.read())
             self.assertEqual(first, fc.read())
 
-    def test_bad_input_fails_and_leaves_no_output(self):
-        for name in BAD:
+    def test_bad_input_fails_naming_the_entry_and_leaves_no_output(self):
+        for name, (args, says) in BAD.items():
             with self.subTest(fixture=name):
                 out = os.path.join(self.work, name + ".erofs")
-                r = self.convert(name, out)
-                self.assertNotEqual(r.returncode, 0)
+                r = self.convert(name, out, *args)
+                # convert_tool exits 6 for OCICACHE_EFORMAT.
+                self.assertEqual(r.returncode, 6, r.stderr)
                 self.assertFalse(os.path.exists(out))
                 self.assertEqual(r.stdout, "")
-        r = self.convert("bad-dotdot.tar",
-                         os.path.join(self.work, "dotdot.erofs"))
-        self.assertIn("a/../../escape", r.stderr)
+                errors = [ln for ln in r.stderr.splitlines()
+                          if ln.startswith("convert_tool: ")]
+                self.assertEqual(len(errors), 1, r.stderr)
+                self.assertIn(self.fixture(name) + ": ", errors[0])
+                self.assertIn(says, errors[0])
+
+    def test_the_cli_refuses_bad_input_too(self):
+        cli = os.environ.get("OCICACHE_BIN")
+        if not cli:
+            skip(self, "OCICACHE_BIN (the ocicache CLI) not set")
+        out = os.path.join(self.work, "cli-bad.erofs")
+        r = subprocess.run([cli, "convert", self.fixture("bad-deep.tar"),
+                            out], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("more than 1024 levels deep", r.stderr)
+        self.assertEqual(os.listdir(self.work).count("cli-bad.erofs"), 0)
+        self.assertFalse([f for f in os.listdir(self.work)
+                          if f.startswith("cli-bad")])
+
+    def test_warns_about_times_before_1970_naming_the_entry(self):
+        _, r = self.convert_ok("full.tar")
+        self.assertIn("entry times/before1970: mtime -86400 is before "
+                      "1970", r.stderr)
+
+    def test_identical_xattrs_are_shared(self):
+        image, _ = self.convert_ok("full.tar")
+        sb = subprocess.run(["dump.erofs", "-s", image], capture_output=True,
+                            text=True, check=True).stdout
+        start = int(sb.split("shared xattr metadata start block:")[1]
+                    .split()[0])
+        self.assertGreater(start, 0)
+        r = subprocess.run(["dump.erofs", "--path=/x/shared3", image],
+                           capture_output=True, text=True, check=True)
+        # The ibody header (12), two shared ids (4 each) for the capability
+        # and user.shared, and user.own inline (4 + 3 + 6, padded to 16);
+        # unshared, the capability and user.shared alone take 68 bytes.
+        self.assertIn("Xattr size: 36", r.stdout)
+
+    def test_hard_links_count_their_names(self):
+        image, _ = self.convert_ok("links.tar")
+        want = {"/t/one": 5, "/l/chain": 5, "/l/keeps-old": 1, "/t/old": 1,
+                "/t/sym": 2, "/t/dev": 2}
+        for path, nlink in want.items():
+            r = subprocess.run(["dump.erofs", "--path=" + path, image],
+                               capture_output=True, text=True, check=True)
+            self.assertIn("Links: %d " % nlink, r.stdout, path)
+
+    def mounted(self, image):
+        mnt = tempfile.mkdtemp(prefix="mnt-", dir=self.work)
+        subprocess.run(["mount", "-t", "erofs", "-o", "ro,loop", image, mnt],
+                       check=True)
+        self.addCleanup(subprocess.run, ["umount", mnt], check=True)
+        return mnt
+
+    def test_capabilities_acls_and_libarchive_xattrs_on_mount(self):
+        reason = can_mount()
+        if reason:
+            skip(self, reason)
+        mnt = self.mounted(self.convert_ok("full.tar")[0])
+        for tool in ("getcap", "getfacl", "getfattr"):
+            self.assertTrue(shutil.which(tool), f"{tool} not installed "
+                            "(packages libcap2-bin, acl, attr)")
+        r = subprocess.run(["getcap", os.path.join(mnt, "x/shared4")],
+                           capture_output=True, text=True, check=True)
+        self.assertIn("cap_net_bind_service=ep", r.stdout)
+        r = subprocess.run(["getfacl", "-n", os.path.join(mnt, "acl")],
+                           capture_output=True, text=True, check=True)
+        self.assertIn("user:1234:r--", r.stdout)
+        self.assertIn("default:group:4321:r-x", r.stdout)
+        self.assertIn("default:mask::r-x", r.stdout)
+        r = subprocess.run(["getfacl", "-n", os.path.join(mnt, "acl/file")],
+                           capture_output=True, text=True, check=True)
+        self.assertIn("user:1234:r--", r.stdout)
+        self.assertNotIn("default:", r.stdout)
+        r = subprocess.run(["getfattr", "-d", "-m", "-", "-e", "hex",
+                            os.path.join(mnt, "x/libarchive")],
+                           capture_output=True, text=True, check=True)
+        self.assertIn("trusted.lax=0x74", r.stdout)
+        lax = os.path.join(mnt, "x/libarchive")
+        self.assertEqual(os.getxattr(lax, "user.lax name=1"),
+                         b"bin\0ary\xff")
+        st = os.lstat(os.path.join(mnt, "pax/owners"))
+        self.assertEqual((st.st_uid, st.st_gid), (4000000000, 3000000000))
+
+    def test_sparse_holes_read_as_zeros(self):
+        reason = can_mount()
+        if reason:
+            skip(self, reason)
+        mnt = self.mounted(self.convert_ok("sparse.tar")[0])
+        with open(os.path.join(mnt, "sparse/few"), "rb") as f:
+            data = f.read()
+        self.assertEqual(len(data), 300000)
+        self.assertEqual(data[100:65536], bytes(65436))
+        self.assertEqual(data[65536 + 4096:200000], bytes(200000 - 69632))
+        self.assertEqual(data[205000:], bytes(95000))
+        self.assertNotEqual(data[:100], bytes(100))
+        with open(os.path.join(mnt, "sparse/allhole"), "rb") as f:
+            self.assertEqual(f.read(), bytes(1 << 20))
+
+    def test_file_over_4gib_streamed_through_a_pipe(self):
+        size = (4 << 30) + 5
+        out = os.path.join(self.work, "huge.erofs")
+        log = tempfile.TemporaryFile(dir=self.work)
+        self.addCleanup(log.close)
+        self.addCleanup(lambda: os.path.exists(out) and os.unlink(out))
+        proc = subprocess.Popen([self.tool, "-", out],
+                                stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            for piece in huge_tar(size):
+                proc.stdin.write(piece)
+            proc.stdin.close()
+            proc.wait(timeout=600)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        log.seek(0)
+        self.assertEqual(proc.returncode, 0, log.read().decode())
+        r = subprocess.run(["dump.erofs", "--path=/huge/file", out],
+                           capture_output=True, text=True, check=True)
+        self.assertIn("Size: %d " % size, r.stdout)
+        reason = can_mount()
+        if reason:
+            skip(self, "size checked with dump.erofs; contents need the "
+                 "kernel mount: " + reason)
+        mnt = self.mounted(out)
+        path = os.path.join(mnt, "huge/file")
+        self.assertEqual(os.stat(path).st_size, size)
+        with open(path, "rb") as f:
+            for off, want in huge_marks(size):
+                f.seek(off)
+                self.assertEqual(f.read(len(want)), want, off)
+            f.seek(size - 5)
+            self.assertEqual(f.read(), b"tail!")
 
     def test_caps_refuse_oversized_layers(self):
         for args in (["--max-entries", "3"], ["--max-bytes", "100000"]):

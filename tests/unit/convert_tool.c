@@ -8,7 +8,9 @@
  * and one line "implied PATH" per implied directory ("implied /" for the
  * root). Exit status: 0 success, 2 usage, 6 malformed input, 1 otherwise.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,18 @@ static int usage(void)
 	return 2;
 }
 
+/* A positive decimal count, all of `text`. */
+static int parse_count(uint64_t *out, const char *text)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-' || !*out)
+		return -1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct erofs_layer_options opts = {0};
@@ -39,11 +53,14 @@ int main(int argc, char **argv)
 	int fd, err;
 
 	while (argi + 1 < argc && strncmp(argv[argi], "--", 2) == 0) {
+		uint64_t value;
+
+		if (parse_count(&value, argv[argi + 1]))
+			return usage();
 		if (strcmp(argv[argi], "--max-bytes") == 0)
-			opts.max_uncompressed_bytes =
-			    strtoull(argv[argi + 1], NULL, 10);
+			opts.max_uncompressed_bytes = value;
 		else if (strcmp(argv[argi], "--max-entries") == 0)
-			opts.max_entries = strtoull(argv[argi + 1], NULL, 10);
+			opts.max_entries = value;
 		else
 			return usage();
 		argi += 2;
