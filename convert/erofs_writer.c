@@ -1,7 +1,9 @@
 #include "convert/erofs_writer.h"
 
 #include <isa-l/crc.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -85,12 +87,32 @@ struct erofs_node {
 	struct erofs_node *all_next;
 };
 
+/*
+ * Copying GiBs into the page cache costs as much CPU as inflating them, so
+ * a full buffer is written by a second thread while the next one fills.
+ */
+struct flusher {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool running;
+	bool pending; /* a buffer is handed over and not yet written */
+	bool stop;
+	const char *buf;
+	size_t len;
+	uint64_t off;
+	int err;
+	char msg[512];
+};
+
 struct erofs_writer {
 	int fd;
 	char *name;
 
 	char *buf;
+	char *spare; /* the buffer the flusher writes from */
 	size_t buf_fill;
+	struct flusher flush;
 	uint64_t out_pos; /* file offset of the next byte emitted */
 
 	uint64_t next_blk;
@@ -127,16 +149,74 @@ static uint64_t round_up(uint64_t v, uint64_t to)
 
 /* Output buffer */
 
+static void *flusher_main(void *arg)
+{
+	struct erofs_writer *w = arg;
+	struct flusher *f = &w->flush;
+
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		int err;
+
+		while (!f->pending && !f->stop)
+			pthread_cond_wait(&f->cond, &f->lock);
+		if (!f->pending)
+			break;
+		pthread_mutex_unlock(&f->lock);
+		err = file_pwrite_all(w->fd, f->buf, f->len, f->off, w->name);
+		pthread_mutex_lock(&f->lock);
+		if (err && !f->err) {
+			f->err = err;
+			snprintf(f->msg, sizeof(f->msg), "%s",
+				 oc_err_message());
+		}
+		f->pending = false;
+		pthread_cond_broadcast(&f->cond);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+/* Wait until the flusher is idle; its failure, if any, is ours. */
+static int flusher_wait(struct erofs_writer *w)
+{
+	struct flusher *f = &w->flush;
+	int err;
+
+	pthread_mutex_lock(&f->lock);
+	while (f->pending)
+		pthread_cond_wait(&f->cond, &f->lock);
+	err = f->err;
+	pthread_mutex_unlock(&f->lock);
+	if (err)
+		return oc_err(err, "%s", f->msg);
+	return 0;
+}
+
 static int out_flush(struct erofs_writer *w)
 {
+	struct flusher *f = &w->flush;
+	char *next;
 	int err;
 
 	if (!w->buf_fill)
 		return 0;
-	err = file_pwrite_all(w->fd, w->buf, w->buf_fill,
-			      w->out_pos - w->buf_fill, w->name);
+	err = flusher_wait(w);
+	if (err)
+		return err;
+	pthread_mutex_lock(&f->lock);
+	f->buf = w->buf;
+	f->len = w->buf_fill;
+	f->off = w->out_pos - w->buf_fill;
+	f->pending = true;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+
+	next = w->spare;
+	w->spare = w->buf;
+	w->buf = next;
 	w->buf_fill = 0;
-	return err;
+	return 0;
 }
 
 static int out_write(struct erofs_writer *w, const void *data, size_t len)
@@ -476,10 +556,19 @@ int erofs_writer_new(struct erofs_writer **out, int fd, const char *name)
 	w->fd = fd;
 	w->name = strdup(name);
 	w->buf = malloc(WRITER_BUF_SIZE);
+	w->spare = malloc(WRITER_BUF_SIZE);
 	w->slot_cap = 1024;
 	w->slots = calloc(w->slot_cap, sizeof(*w->slots));
-	if (!w->name || !w->buf || !w->slots)
+	if (!w->name || !w->buf || !w->spare || !w->slots)
 		goto nomem;
+	pthread_mutex_init(&w->flush.lock, NULL);
+	pthread_cond_init(&w->flush.cond, NULL);
+	if (pthread_create(&w->flush.thread, NULL, flusher_main, w)) {
+		pthread_mutex_destroy(&w->flush.lock);
+		pthread_cond_destroy(&w->flush.cond);
+		goto nomem;
+	}
+	w->flush.running = true;
 	w->root = node_new(w, &root_attr);
 	if (!w->root)
 		goto nomem;
@@ -509,9 +598,19 @@ void erofs_writer_free(struct erofs_writer *w)
 		next = n->all_next;
 		node_free(n);
 	}
+	if (w->flush.running) {
+		pthread_mutex_lock(&w->flush.lock);
+		w->flush.stop = true;
+		pthread_cond_broadcast(&w->flush.cond);
+		pthread_mutex_unlock(&w->flush.lock);
+		pthread_join(w->flush.thread, NULL);
+		pthread_mutex_destroy(&w->flush.lock);
+		pthread_cond_destroy(&w->flush.cond);
+	}
 	free(w->slots);
 	free(w->order);
 	free(w->shared);
+	free(w->spare);
 	free(w->buf);
 	free(w->name);
 	free(w);
@@ -822,28 +921,6 @@ int erofs_writer_data_end(struct erofs_writer *w)
 
 /* Layout: inode order, directory contents, times, offsets */
 
-static uint8_t file_type(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG:
-		return EROFS_FT_REG_FILE;
-	case S_IFDIR:
-		return EROFS_FT_DIR;
-	case S_IFCHR:
-		return EROFS_FT_CHRDEV;
-	case S_IFBLK:
-		return EROFS_FT_BLKDEV;
-	case S_IFIFO:
-		return EROFS_FT_FIFO;
-	case S_IFSOCK:
-		return EROFS_FT_SOCK;
-	case S_IFLNK:
-		return EROFS_FT_SYMLINK;
-	default:
-		return EROFS_FT_UNKNOWN;
-	}
-}
-
 static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
 	int c = memcmp(a, b, alen < blen ? alen : blen);
@@ -1059,7 +1136,9 @@ static int layout_xattr_prepare(struct erofs_writer *w, size_t *total)
 			if (err)
 				return err;
 		}
-		qsort(n->xattrs, n->xattr_count, sizeof(*n->xattrs), xattr_cmp);
+		if (n->xattr_count > 1)
+			qsort(n->xattrs, n->xattr_count, sizeof(*n->xattrs),
+			      xattr_cmp);
 		for (uint32_t k = 0; k < n->xattr_count; k++) {
 			n->xattrs[k].hash = xattr_hash(&n->xattrs[k]);
 			n->xattrs[k].shared_id = XATTR_INLINE;
@@ -1392,7 +1471,7 @@ static int write_dir_piece(struct erofs_writer *w, const struct erofs_node *dir,
 		struct erofs_dirent de = {
 		    .nid = htole64(e->node->nid),
 		    .nameoff = htole16((uint16_t)nameoff),
-		    .file_type = file_type(e->node->attr.mode),
+		    .file_type = erofs_file_type(e->node->attr.mode),
 		};
 
 		memcpy(block + pos, &de, sizeof(de));
@@ -1457,6 +1536,8 @@ static int write_metadata(struct erofs_writer *w, uint64_t area)
 		err = write_full_blocks(w, w->order[i]);
 	if (!err)
 		err = out_flush(w);
+	if (!err)
+		err = flusher_wait(w);
 	return err;
 }
 

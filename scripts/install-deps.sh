@@ -14,7 +14,7 @@ packages=(
 	python3 attr libcap2-bin zstd openssl util-linux ca-certificates
 	curl
 	# benchmarks and the real-world tar fixture
-	isal bc time xz-utils binutils
+	isal bc time xz-utils binutils acl
 )
 
 missing=()
