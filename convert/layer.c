@@ -15,10 +15,10 @@
 #include "common/error.h"
 #include "convert/erofs_fs.h"
 #include "convert/erofs_writer.h"
+#include "convert/readahead.h"
 
 #define LAYER_DEFAULT_MAX_BYTES	  (64ull << 30)
 #define LAYER_DEFAULT_MAX_ENTRIES 1000000ull
-#define LAYER_READ_SIZE		  (1u << 20)
 #define LAYER_PATH_MAX		  4096
 #define LAYER_SYMLINK_MAX	  4095
 #define LAYER_DEPTH_MAX		  1024
@@ -26,9 +26,9 @@
 struct layer_ctx {
 	const char *name;
 	struct decompress *dec;
+	struct readahead *ahead;
 	struct digest_ctx digest;
 	bool digest_live;
-	uint8_t *buf;
 	uint64_t total; /* uncompressed bytes read so far */
 	uint64_t max_bytes;
 	uint64_t max_entries;
@@ -39,10 +39,11 @@ struct layer_ctx {
 };
 
 /* Every uncompressed byte passes through here on its way to libarchive,
- * so the diff_id covers exactly what was parsed. */
-static int layer_pull(struct layer_ctx *c, ssize_t *got)
+ * so the diff_id covers exactly what was parsed. `*data` stays valid until
+ * the next call. */
+static int layer_pull(struct layer_ctx *c, const void **data, ssize_t *got)
 {
-	ssize_t n = decompress_read(c->dec, c->buf, LAYER_READ_SIZE);
+	ssize_t n = readahead_next(c->ahead, data);
 
 	*got = 0;
 	if (n < 0)
@@ -52,7 +53,7 @@ static int layer_pull(struct layer_ctx *c, ssize_t *got)
 		return oc_err(OCICACHE_EFORMAT,
 			      "%s: more than %llu uncompressed bytes", c->name,
 			      (unsigned long long)c->max_bytes);
-	digest_update(&c->digest, c->buf, (size_t)n);
+	digest_update(&c->digest, *data, (size_t)n);
 	*got = n;
 	return 0;
 }
@@ -63,8 +64,7 @@ static la_ssize_t tar_read_cb(struct archive *a, void *opaque, const void **buf)
 	ssize_t n;
 	int err;
 
-	*buf = c->buf;
-	err = layer_pull(c, &n);
+	err = layer_pull(c, buf, &n);
 	if (err) {
 		c->read_err = err;
 		archive_set_error(a, EIO, "%s", oc_err_message());
@@ -78,8 +78,9 @@ static la_ssize_t tar_read_cb(struct archive *a, void *opaque, const void **buf)
 static int layer_drain(struct layer_ctx *c)
 {
 	for (;;) {
+		const void *data;
 		ssize_t n;
-		int err = layer_pull(c, &n);
+		int err = layer_pull(c, &data, &n);
 
 		if (err)
 			return err;
@@ -571,10 +572,10 @@ static int layer_setup(struct layer_ctx *c, int in_fd,
 			   : LAYER_DEFAULT_MAX_BYTES;
 	c->max_entries = opts && opts->max_entries ? opts->max_entries
 						   : LAYER_DEFAULT_MAX_ENTRIES;
-	c->buf = malloc(LAYER_READ_SIZE);
-	if (!c->buf)
-		return oc_err(OCICACHE_ENOMEM, "%s: read buffer", name);
 	err = decompress_new(&c->dec, in_fd, kind, name);
+	if (err)
+		return err;
+	err = readahead_new(&c->ahead, c->dec, name);
 	if (err)
 		return err;
 	err = digest_init(&c->digest);
@@ -589,8 +590,8 @@ static void layer_teardown(struct layer_ctx *c)
 	if (c->digest_live)
 		digest_abort(&c->digest);
 	erofs_writer_free(c->w);
+	readahead_free(c->ahead);
 	decompress_free(c->dec);
-	free(c->buf);
 }
 
 int erofs_layer_convert(struct erofs_layer_result *out, int in_fd,

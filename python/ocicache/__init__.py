@@ -89,6 +89,14 @@ from ._types import (ImageConfigDetail, ImageDetail, ImageHandle,
 
 __version__ = "0.1.0"
 
+for _cls in (Image, ImageHandle, ImageDetail, ImageConfigDetail,
+             ImageLayerDetail, ImagePruneReport, PullProgress, RootfsDisk,
+             OciSource, BindSource, DiskSource, OcicacheError,
+             ImageNotFoundError, ImageInUseError, InvalidArgumentError,
+             RegistryError, VerificationError, LibraryNotFoundError):
+    _cls.__module__ = __name__
+del _cls
+
 __all__ = [
     "Image", "ImageHandle", "ImageDetail", "ImageConfigDetail",
     "ImageLayerDetail", "ImagePruneReport", "PullProgress", "RootfsDisk",

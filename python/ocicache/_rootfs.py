@@ -7,7 +7,6 @@ and returned, and pin nothing.
 """
 
 import asyncio
-import ctypes
 import os
 import stat
 
