@@ -404,7 +404,9 @@ void db_image_clear(struct db_image *img)
 	", (SELECT count(*) FROM manifest_layer ml"                      \
 	"   WHERE ml.manifest_digest = m.digest),"                       \
 	" coalesce(m.fsmeta_size, 0) + coalesce(m.vmdk_size, 0) +"       \
-	" (SELECT coalesce(sum(l.erofs_size), 0) FROM manifest_layer ml" \
+	" (SELECT coalesce(sum(l.erofs_size +"                           \
+	"   length(CAST(coalesce(l.implied_dirs, '') AS BLOB))), 0)"     \
+	"  FROM manifest_layer ml"                                       \
 	"  JOIN layer l ON l.diff_id = ml.diff_id"                       \
 	"  WHERE ml.manifest_digest = m.digest),"                        \
 	" r.created_at, r.last_used_at"                                  \
@@ -691,6 +693,17 @@ int db_sandbox_add(struct db *db, const char *id, const char *reference,
 		bind_text(st, 3, reference);
 		sqlite3_bind_int64(st, 4, now_ms);
 		rc = db_step_done(db, st, "record sandbox");
+	}
+	/* A sandbox using the image is a use: prune --older-than and
+	 * --keep judge by it. */
+	if (!rc)
+		rc = db_prepare(&st, db,
+				"UPDATE image_ref SET last_used_at = ?2"
+				" WHERE reference = ?1");
+	if (!rc) {
+		bind_text(st, 1, reference);
+		sqlite3_bind_int64(st, 2, now_ms);
+		rc = db_step_done(db, st, "record use");
 	}
 	free(manifest);
 	return db_end(db, rc, true);

@@ -90,10 +90,12 @@ typedef struct ocicache_image {
 	char *os;
 	char *variant;
 	uint32_t layer_count;
-	int64_t size_bytes;   /* layers + fsmeta + VMDK on disk, or -1 */
-	int64_t created_at;   /* ms since the epoch: first pull, or -1 */
-	int64_t last_used_at; /* ms since the epoch: last pull, or -1 */
-	char *fsmeta_path;    /* absolute paths of the disk's parts */
+	int64_t size_bytes; /* layers + fsmeta + VMDK on disk, or -1 */
+	int64_t created_at; /* ms since the epoch: first pull, or -1 */
+	/* ms since the epoch: the last pull or ocicache_sandbox_add(), or -1;
+	 * reads (get, list, inspect) do not move it. */
+	int64_t last_used_at;
+	char *fsmeta_path; /* absolute paths of the disk's parts */
 	char *vmdk_path;
 } ocicache_image;
 
@@ -232,7 +234,8 @@ int ocicache_prune(struct ocicache_prune_report *out, ocicache *cache,
 		   const struct ocicache_prune_options *opts);
 
 /* Record that sandbox `sandbox_id` uses the cached image `reference`, which
- * pins it against remove and prune until released. */
+ * pins it against remove and prune until released, and moves the image's
+ * last_used_at. An existing `sandbox_id` moves to the new image. */
 int ocicache_sandbox_add(ocicache *cache, const char *sandbox_id,
 			 const char *reference);
 

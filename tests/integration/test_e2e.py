@@ -214,6 +214,10 @@ class TestPull(Base):
                 l["path"])
             self.assertIn(l["diff_id"].split(":")[1], l["path"])
             on_disk += st.st_size
+            # The layer's list of implied directories lives beside it.
+            implied = l["path"][:-len(".erofs")] + ".implied"
+            self.assertTrue(os.path.isfile(implied), implied)
+            on_disk += os.stat(implied).st_size
         for k in ("fsmeta_path", "vmdk_path"):
             self.assertTrue(os.path.isfile(h[k]), h[k])
             on_disk += os.stat(h[k]).st_size

@@ -392,6 +392,23 @@ static void released_sandbox_no_longer_pins(void)
 	ocicache_close(cache);
 }
 
+static void sandbox_add_counts_as_a_use(void)
+{
+	ocicache *cache = open_fresh();
+	ocicache_image *img = NULL;
+	int64_t before = cache_now_ms();
+
+	fake_image(cache, "example.com/app:1", "m1", ab, 2, 1000, NULL);
+	CHECK(ocicache_sandbox_add(cache, "sb-1", "example.com/app:1") == 0);
+	CHECK(ocicache_image_get(&img, cache, "example.com/app:1") == 0);
+	if (img) {
+		CHECK(img->created_at == 1000);
+		CHECK(img->last_used_at >= before);
+	}
+	ocicache_image_free(img);
+	ocicache_close(cache);
+}
+
 static void snapshot_pin_keeps_the_data(void)
 {
 	struct ocicache_prune_report r;
@@ -631,6 +648,7 @@ int main(void)
 	RUN(remove_of_one_of_two_tags_keeps_the_manifest);
 	RUN(remove_refuses_an_image_a_sandbox_uses);
 	RUN(released_sandbox_no_longer_pins);
+	RUN(sandbox_add_counts_as_a_use);
 	RUN(snapshot_pin_keeps_the_data);
 	RUN(moved_tag_keeps_the_old_manifest_until_prune);
 	RUN(prune_removes_unpinned_images_and_stray_files);
