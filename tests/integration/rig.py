@@ -612,6 +612,58 @@ class CorruptingProxy(_Server):
         return self.digests is None or digest in self.digests
 
 
+class _StallingHandler(_ProxyHandler):
+    """Serves half of a chosen blob, then holds the connection open."""
+
+    def do_GET(self):
+        px = self.server.owner
+        path = urllib.parse.urlparse(self.path).path
+        if "/blobs/sha256:" in path:
+            px.ranges.append((path.rsplit("/", 1)[1],
+                              self.headers.get("Range")))
+        digest = path.rsplit("/", 1)[1]
+        if not (px.stall and digest in px.digests):
+            return self._forward()
+        conn = http.client.HTTPConnection("127.0.0.1", px.upstream_port,
+                                          timeout=60)
+        try:
+            conn.request("GET", self.path)
+            r = conn.getresponse()
+            data = r.read()
+        finally:
+            conn.close()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[:len(data) // 2])
+        self.wfile.flush()
+        px.stalled.set()
+        px.release.wait(120)
+
+
+class StallingProxy(_Server):
+    """Forwards to 127.0.0.1:upstream_port, but while `stall` is true serves
+    only the first half of each blob in `digests` and then stalls, as a
+    connection does when the machine at the other end dies. Records every
+    blob request's (digest, Range header) in self.ranges."""
+
+    def __init__(self, upstream_port, digests):
+        self.upstream_port = upstream_port
+        self.digests = set(digests)
+        self.stall = True
+        self.ranges = []
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        super().__init__(_StallingHandler)
+
+    def should_corrupt(self, path):
+        return False
+
+    def stop(self):
+        self.release.set()
+        super().stop()
+
+
 # ------------------------------------------------------------------ ocicache
 
 def ocicache_bin():

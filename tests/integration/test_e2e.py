@@ -14,7 +14,9 @@ import json
 import os
 import platform
 import shutil
+import signal
 import stat
+import subprocess
 import tempfile
 import time
 import unittest
@@ -425,6 +427,61 @@ class TestErrors(Base):
         self.assertEqual(p.returncode, 6, p.stderr)
         self.assertIn(bad, p.stderr)
         self.assertEqual(self.images(), [])
+
+
+class TestCrash(Base):
+    def test_killed_pull_records_nothing_and_resumes(self):
+        """A pull killed mid-download (as when its machine dies) leaves the
+        index untouched; the next pull resumes the download with a Range
+        request and gives a disk the kernel and fsck read."""
+        manifest = rig.layout_json("two", rig.layout_manifest_digest("two"))
+        blob = max(manifest["layers"], key=lambda l: l["size"])
+        proxy = rig.StallingProxy(REG.port, [blob["digest"]])
+        self.addCleanup(proxy.stop)
+        ref = "%s/%s/two:latest" % (proxy.host, REPO)
+        part = os.path.join(self.cache.root, "tmp",
+                            blob["digest"].split(":")[1] + ".part")
+
+        proc = subprocess.Popen(
+            [rig.ocicache_bin(), "--root", self.cache.root, "-q", "pull",
+             "--plain-http", ref], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        try:
+            self.assertTrue(proxy.stalled.wait(60), "the proxy never stalled")
+            half = blob["size"] // 2
+            for _ in range(600):
+                if os.path.exists(part) and os.path.getsize(part) >= half:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(os.path.getsize(part), half)
+        finally:
+            proc.kill()
+            proc.communicate()
+        self.assertEqual(proc.returncode, -signal.SIGKILL)
+        self.assertEqual(self.images(), [])
+        # The other layer may have been verified and stored (a later pull
+        # reuses it; prune takes it otherwise), never the cut one.
+        config = rig.layout_json("two", manifest["config"]["digest"])
+        cut = config["rootfs"]["diff_ids"][manifest["layers"].index(blob)]
+        self.assertEqual([f for f in self.layer_images()
+                          if cut.split(":")[1] in f], [])
+
+        proxy.stall = False
+        proxy.ranges.clear()
+        self.pull(ref)
+        self.assertIn((blob["digest"], "bytes=%d-" % half), proxy.ranges)
+        self.assertFalse(os.path.exists(part), "the .part file is kept")
+        h = self.inspect(ref)["handle"]
+        self.assertEqual(h["manifest_digest"],
+                         rig.layout_manifest_digest("two"))
+        for layer in self.layer_images():
+            p = subprocess.run(["fsck.erofs", layer], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+            self.assertEqual(p.returncode, 0, p.stdout)
+            self.assertNotIn("<E>", p.stdout)
+        if not MOUNT_SKIP:
+            with self.mount_image(ref) as mnt:
+                self.assert_tree_matches_umoci(mnt)
 
 
 def add_sandbox(cache, sandbox_id, ref):
