@@ -219,19 +219,24 @@ static int out_flush(struct erofs_writer *w)
 	return 0;
 }
 
-static int out_write(struct erofs_writer *w, const void *data, size_t len)
+/* Append `len` bytes of `data`, or of zeros when `data` is NULL. */
+static int out_append(struct erofs_writer *w, const void *data, uint64_t len)
 {
 	const char *p = data;
 
 	while (len) {
 		size_t room = WRITER_BUF_SIZE - w->buf_fill;
-		size_t n = len < room ? len : room;
+		size_t n = len < room ? (size_t)len : room;
 		int err;
 
-		memcpy(w->buf + w->buf_fill, p, n);
+		if (p) {
+			memcpy(w->buf + w->buf_fill, p, n);
+			p += n;
+		} else {
+			memset(w->buf + w->buf_fill, 0, n);
+		}
 		w->buf_fill += n;
 		w->out_pos += n;
-		p += n;
 		len -= n;
 		if (w->buf_fill == WRITER_BUF_SIZE) {
 			err = out_flush(w);
@@ -242,24 +247,14 @@ static int out_write(struct erofs_writer *w, const void *data, size_t len)
 	return 0;
 }
 
+static int out_write(struct erofs_writer *w, const void *data, size_t len)
+{
+	return out_append(w, data, len);
+}
+
 static int out_zeros(struct erofs_writer *w, uint64_t len)
 {
-	while (len) {
-		size_t room = WRITER_BUF_SIZE - w->buf_fill;
-		size_t n = len < room ? (size_t)len : room;
-		int err;
-
-		memset(w->buf + w->buf_fill, 0, n);
-		w->buf_fill += n;
-		w->out_pos += n;
-		len -= n;
-		if (w->buf_fill == WRITER_BUF_SIZE) {
-			err = out_flush(w);
-			if (err)
-				return err;
-		}
-	}
-	return 0;
+	return out_append(w, NULL, len);
 }
 
 static int out_pad_to(struct erofs_writer *w, uint64_t offset)

@@ -197,25 +197,43 @@ static bool docker_key_matches(const char *key, const char *host)
 	       strncmp(key, "index.docker.io", 15) == 0;
 }
 
-static int lookup_ocicache(char **username, char **password, const char *host)
+/*
+ * Load ocicache's config and find the "registries" entry for `host`
+ * (Docker Hub under any of its names). With no config file, or no entry,
+ * `*entry` is NULL and 0 is returned. The caller frees `*root` (json_decref)
+ * and `*path`.
+ */
+static int config_host_entry(json_t **root, json_t **entry, char **path,
+			     const char *host)
 {
-	char *path = config_path("OCICACHE_CONFIG", NULL,
-				 ".config/ocicache/config.json");
-	json_t *root = NULL, *registries, *entry;
+	json_t *registries;
 	int rc;
 
-	if (!path)
+	*root = *entry = NULL;
+	*path = config_path("OCICACHE_CONFIG", NULL,
+			    ".config/ocicache/config.json");
+	if (!*path)
 		return 0;
-	rc = load_json(&root, path);
-	if (rc || !root)
-		goto out;
-	registries = json_object_get(root, "registries");
-	entry = json_object_get(registries, host);
-	if (!entry && is_docker_hub(host))
-		entry = json_object_get(registries, "docker.io");
-	if (json_is_object(entry))
+	rc = load_json(root, *path);
+	if (rc || !*root)
+		return rc;
+	registries = json_object_get(*root, "registries");
+	*entry = json_object_get(registries, host);
+	if (!*entry && is_docker_hub(host))
+		*entry = json_object_get(registries, "docker.io");
+	if (!json_is_object(*entry))
+		*entry = NULL;
+	return 0;
+}
+
+static int lookup_ocicache(char **username, char **password, const char *host)
+{
+	json_t *root, *entry;
+	char *path;
+	int rc = config_host_entry(&root, &entry, &path, host);
+
+	if (!rc && entry)
 		rc = pair_from_object(username, password, entry);
-out:
 	json_decref(root);
 	free(path);
 	return rc;
@@ -223,22 +241,15 @@ out:
 
 int credentials_host_options(char **ca_file, bool *insecure, const char *host)
 {
-	char *path = config_path("OCICACHE_CONFIG", NULL,
-				 ".config/ocicache/config.json");
-	json_t *root = NULL, *entry, *value;
+	json_t *root, *entry, *value;
+	char *path;
 	int rc;
 
 	*ca_file = NULL;
 	*insecure = false;
-	if (!path)
-		return 0;
-	rc = load_json(&root, path);
-	if (rc || !root)
+	rc = config_host_entry(&root, &entry, &path, host);
+	if (rc || !entry)
 		goto out;
-	entry = json_object_get(json_object_get(root, "registries"), host);
-	if (!entry && is_docker_hub(host))
-		entry = json_object_get(json_object_get(root, "registries"),
-					"docker.io");
 	value = json_object_get(entry, "ca_file");
 	if (json_is_string(value)) {
 		*ca_file = strdup(json_string_value(value));
@@ -250,8 +261,7 @@ int credentials_host_options(char **ca_file, bool *insecure, const char *host)
 			    "config %s: registries.%s.ca_file is not a string",
 			    path, host);
 	}
-	value = json_object_get(entry, "insecure");
-	if (json_is_true(value))
+	if (json_is_true(json_object_get(entry, "insecure")))
 		*insecure = true;
 out:
 	json_decref(root);
