@@ -709,6 +709,52 @@ int db_sandbox_add(struct db *db, const char *id, const char *reference,
 	return db_end(db, rc, true);
 }
 
+int db_sandbox_list(struct ocicache_sandbox **out, size_t *count_out,
+		    struct db *db)
+{
+	struct ocicache_sandbox *list = NULL, *grown;
+	size_t count = 0;
+	sqlite3_stmt *st;
+	int rc, step;
+
+	*out = NULL;
+	*count_out = 0;
+	rc = db_prepare(&st, db,
+			"SELECT sandbox_id, reference, manifest_digest,"
+			" created_at FROM sandbox_ref"
+			" ORDER BY created_at DESC, sandbox_id");
+	if (rc)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct ocicache_sandbox *sb;
+
+		grown = realloc(list, (count + 1) * sizeof(*list));
+		if (!grown) {
+			rc = oc_err(OCICACHE_ENOMEM, "out of memory");
+			break;
+		}
+		list = grown;
+		sb = &list[count++];
+		memset(sb, 0, sizeof(*sb));
+		rc = column_dup(&sb->sandbox_id, st, 0);
+		rc = rc ? rc : column_dup(&sb->reference, st, 1);
+		rc = rc ? rc : column_dup(&sb->manifest_digest, st, 2);
+		sb->created_at = sqlite3_column_int64(st, 3);
+		if (rc)
+			break;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = db_fail(db, "list sandboxes");
+	sqlite3_finalize(st);
+	if (rc) {
+		ocicache_sandbox_list_free(list, count);
+		return rc;
+	}
+	*out = list;
+	*count_out = count;
+	return 0;
+}
+
 /* Run a DELETE keyed by ?1; OCICACHE_ENOTFOUND when it deleted nothing. */
 static int delete_one(struct db *db, const char *sql, const char *key,
 		      const char *what)

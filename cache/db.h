@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ocicache/ocicache.h"
+
 #define DB_SCHEMA_VERSION 1
 
 struct db;
@@ -110,6 +112,11 @@ int db_manifest_layers(struct db_layer **out, size_t *count_out, struct db *db,
 int db_sandbox_add(struct db *db, const char *id, const char *reference,
 		   int64_t now_ms);
 int db_sandbox_remove(struct db *db, const char *id);
+
+/* Every sandbox_ref row, newest first; free with
+ * ocicache_sandbox_list_free(). */
+int db_sandbox_list(struct ocicache_sandbox **out, size_t *count_out,
+		    struct db *db);
 
 /* Pin `manifest_digest` for snapshot `snapshot_digest`. */
 int db_snapshot_add(struct db *db, const char *snapshot_digest,

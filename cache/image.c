@@ -577,6 +577,23 @@ int ocicache_sandbox_add(ocicache *cache, const char *sandbox_id,
 	return rc;
 }
 
+int ocicache_sandbox_list(struct ocicache_sandbox **out, size_t *count_out,
+			  ocicache *cache)
+{
+	return db_sandbox_list(out, count_out, cache->db);
+}
+
+void ocicache_sandbox_list_free(struct ocicache_sandbox *sandboxes,
+				size_t count)
+{
+	for (size_t i = 0; sandboxes && i < count; i++) {
+		free(sandboxes[i].sandbox_id);
+		free(sandboxes[i].reference);
+		free(sandboxes[i].manifest_digest);
+	}
+	free(sandboxes);
+}
+
 int ocicache_sandbox_release(ocicache *cache, const char *sandbox_id)
 {
 	if (!sandbox_id || !*sandbox_id)

@@ -49,6 +49,7 @@ static const char usage_main[] =
     "  prune [--dry-run] [--older-than DUR] [--keep SIZE] [--json]\n"
     "  convert LAYER.tar[.gz|.zst] OUT.erofs\n"
     "  sandbox add ID REF\n"
+    "  sandboxes [--json]\n"
     "  release ID\n"
     "\n"
     "Options:\n"
@@ -128,6 +129,13 @@ static const char usage_sandbox[] =
     "\n"
     "Record that sandbox ID uses the cached image REF, which keeps rm and\n"
     "prune away from it until `ocicache release ID`.\n";
+
+static const char usage_sandboxes[] =
+    "usage: ocicache sandboxes [--json]\n"
+    "\n"
+    "List the sandboxes that pin cached images, newest first: plain, a\n"
+    "table; --json, an array of {sandbox_id, reference, manifest_digest,\n"
+    "created_at}.\n";
 
 static const char usage_release[] =
     "usage: ocicache release ID\n"
@@ -921,6 +929,64 @@ static int cmd_sandbox(struct cli *cli, int argc, char **argv)
 	return rc ? api_failed(rc) : EXIT_OK;
 }
 
+static int cmd_sandboxes(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'J'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	struct ocicache_sandbox *list = NULL;
+	char created[32];
+	size_t count = 0, i;
+	bool json = false;
+	json_t *out;
+	int rc;
+
+	rc = parse_options(argc, argv, longopts, usage_sandboxes,
+			   json_flag_take, &json);
+	if (rc)
+		return rc < 0 ? EXIT_OK : rc;
+	if (optind < argc)
+		return usage_error("sandboxes",
+				   "sandboxes: unexpected "
+				   "argument %s",
+				   argv[optind]);
+	rc = open_cache(cli);
+	if (rc)
+		return rc;
+	rc = ocicache_sandbox_list(&list, &count, cli->cache);
+	if (rc)
+		return api_failed(rc);
+	if (!json) {
+		printf("%-24s %-40s %-12s %s\n", "SANDBOX", "REFERENCE",
+		       "DIGEST", "CREATED");
+		for (i = 0; i < count; i++)
+			printf("%-24s %-40s %-12.12s %s\n", list[i].sandbox_id,
+			       list[i].reference, list[i].manifest_digest + 7,
+			       utc_time(created, sizeof(created),
+					list[i].created_at));
+		ocicache_sandbox_list_free(list, count);
+		return EXIT_OK;
+	}
+	out = json_array();
+	for (i = 0; out && i < count; i++) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "sandbox_id",
+				    json_str(list[i].sandbox_id));
+		json_object_set_new(o, "reference",
+				    json_str(list[i].reference));
+		json_object_set_new(o, "manifest_digest",
+				    json_str(list[i].manifest_digest));
+		json_object_set_new(o, "created_at",
+				    json_integer(list[i].created_at));
+		json_array_append_new(out, o);
+	}
+	ocicache_sandbox_list_free(list, count);
+	return print_json(out);
+}
+
 static int cmd_release(struct cli *cli, int argc, char **argv)
 {
 	int rc;
@@ -945,7 +1011,8 @@ static const struct command {
     {"pull", cmd_pull},	      {"images", cmd_images},
     {"inspect", cmd_inspect}, {"rm", cmd_rm},
     {"prune", cmd_prune},     {"convert", cmd_convert},
-    {"sandbox", cmd_sandbox}, {"release", cmd_release},
+    {"sandbox", cmd_sandbox}, {"sandboxes", cmd_sandboxes},
+    {"release", cmd_release},
 };
 
 int main(int argc, char **argv)

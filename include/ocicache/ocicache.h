@@ -239,6 +239,21 @@ int ocicache_prune(struct ocicache_prune_report *out, ocicache *cache,
 int ocicache_sandbox_add(ocicache *cache, const char *sandbox_id,
 			 const char *reference);
 
+/* One sandbox's pin, as ocicache_sandbox_list() gives it. */
+struct ocicache_sandbox {
+	char *sandbox_id;
+	char *reference; /* as given to ocicache_sandbox_add, normalised */
+	char *manifest_digest; /* the manifest it pins */
+	int64_t created_at;    /* ms since the epoch */
+};
+
+/* Every sandbox reference, newest first. Free with
+ * ocicache_sandbox_list_free(). */
+int ocicache_sandbox_list(struct ocicache_sandbox **out, size_t *count_out,
+			  ocicache *cache);
+void ocicache_sandbox_list_free(struct ocicache_sandbox *sandboxes,
+				size_t count);
+
 /* Drop sandbox `sandbox_id`'s reference; OCICACHE_ENOTFOUND if none. */
 int ocicache_sandbox_release(ocicache *cache, const char *sandbox_id);
 

@@ -539,10 +539,32 @@ class TestRemove(Base):
         self.assertEqual(len(self.images()), 1)
         h = self.inspect(self.ref("two"))["handle"]
         self.assertTrue(os.path.isfile(h["vmdk_path"]))
+        sandboxes = self.cache.json("sandboxes", "--json")
+        self.assertEqual(len(sandboxes), 1)
+        self.assertEqual(sandboxes[0]["sandbox_id"], "sandbox-1")
+        self.assertEqual(sandboxes[0]["reference"], self.ref("two"))
+        self.assertEqual(sandboxes[0]["manifest_digest"],
+                         h["manifest_digest"])
+        self.assertIsInstance(sandboxes[0]["created_at"], int)
         self.cache.ok("rm", "--force", self.ref("two"))
         self.assertEqual(self.images(), [])
+        # --force took the sandbox's pin with the image.
+        self.assertEqual(self.cache.json("sandboxes", "--json"), [])
         self.cache.ok("prune", env=self.GRACE0)
         self.assert_cache_empty()
+
+    def test_release_unpins(self):
+        self.pull(self.ref("two"))
+        add_sandbox(self.cache, "sandbox-2", self.ref("two"))
+        plain = self.cache.ok("sandboxes").stdout.splitlines()
+        self.assertEqual(len(plain), 2, plain)
+        self.assertTrue(plain[1].startswith("sandbox-2 "), plain)
+        self.cache.ok("release", "sandbox-2")
+        self.assertEqual(self.cache.json("sandboxes", "--json"), [])
+        p = self.cache.run("release", "sandbox-2")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.cache.ok("rm", self.ref("two"))
+        self.assertEqual(self.images(), [])
 
     def test_shared_layers_survive_rm_of_one_image(self):
         self.pull(self.ref("two"))
