@@ -506,6 +506,33 @@ static int sweep_tmp(struct sweep *sw)
 	return rc;
 }
 
+/* Files the index does not know, in the store and in tmp/: only while no
+ * pull is under way (see STORE_LOCK_WORK), and only past the grace
+ * period, which still guards caches shared in ways flock does not see. */
+static int sweep_strays(struct sweep *sw)
+{
+	int fd, rc;
+
+	rc = store_lock(&fd, &sw->cache->store, STORE_LOCK_WORK, NULL,
+			STORE_LOCK_TRY);
+	if (rc == 1) {
+		oc_info("prune: a pull is under way; files the index does not "
+			"know are left for a later prune");
+		return 0;
+	}
+	if (rc)
+		return rc;
+	rc = sweep_unknown(sw, "layers/sha256");
+	if (!rc)
+		rc = sweep_unknown(sw, "fsmeta/sha256");
+	if (!rc)
+		rc = sweep_unknown(sw, "vmdk/sha256");
+	if (!rc)
+		rc = sweep_tmp(sw);
+	store_unlock(fd);
+	return rc;
+}
+
 int ocicache_prune(struct ocicache_prune_report *out, ocicache *cache,
 		   const struct ocicache_prune_options *opts)
 {
@@ -538,13 +565,7 @@ int ocicache_prune(struct ocicache_prune_report *out, ocicache *cache,
 	rc = sweep_garbage(&sw, &g);
 	db_garbage_free(&g);
 	if (!rc)
-		rc = sweep_unknown(&sw, "layers/sha256");
-	if (!rc)
-		rc = sweep_unknown(&sw, "fsmeta/sha256");
-	if (!rc)
-		rc = sweep_unknown(&sw, "vmdk/sha256");
-	if (!rc)
-		rc = sweep_tmp(&sw);
+		rc = sweep_strays(&sw);
 	if (rc)
 		return oc_err_wrap(rc, "prune");
 	oc_info("prune: %llu references, %llu manifests, %llu layers, "

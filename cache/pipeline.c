@@ -858,7 +858,7 @@ int pipeline_pull(ocicache_image **out, struct ocicache *cache,
 {
 	struct ocicache_pull_options defaults;
 	struct pull p;
-	int rc;
+	int work_fd = -1, rc;
 
 	if (out)
 		*out = NULL;
@@ -882,8 +882,14 @@ int pipeline_pull(ocicache_image **out, struct ocicache *cache,
 	p.refstr = reference_string(&p.ref);
 	if (!p.refstr)
 		rc = oc_err(OCICACHE_ENOMEM, "out of memory");
+	/* Held shared until the image is recorded: prune leaves tmp/ and
+	 * unrecorded files alone meanwhile. */
+	if (!rc)
+		rc = store_lock(&work_fd, &cache->store, STORE_LOCK_WORK, NULL,
+				STORE_LOCK_SHARED);
 	if (!rc)
 		rc = pull_run(out, &p);
+	store_unlock(work_fd);
 	if (rc)
 		oc_err_wrap(rc, "pull %s", p.refstr ? p.refstr : reference);
 	pull_free(&p);

@@ -342,10 +342,16 @@ int store_lock(int *fd_out, const struct store *s, enum store_lock_kind kind,
 	int fd, rc;
 
 	*fd_out = -1;
-	if (asprintf(&path, "%s/locks/%s-%s.lock", s->root,
-		     kind == STORE_LOCK_LAYER ? "layer" : "manifest",
-		     digest_hex(digest)) < 0)
+	if (kind == STORE_LOCK_WORK)
+		rc = asprintf(&path, "%s/locks/work.lock", s->root);
+	else
+		rc = asprintf(&path, "%s/locks/%s-%s.lock", s->root,
+			      kind == STORE_LOCK_LAYER ? "layer" : "manifest",
+			      digest_hex(digest));
+	if (rc < 0)
 		return oc_err(OCICACHE_ENOMEM, "out of memory");
+	if (!digest)
+		digest = "work";
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = oc_err_errno("open lock %s", path);

@@ -68,7 +68,14 @@ int store_write_implied(const struct store *s, const char *diff_id,
 /* Read it back as text (malloc'ed). */
 int store_read_implied(char **out, const struct store *s, const char *diff_id);
 
-enum store_lock_kind { STORE_LOCK_LAYER, STORE_LOCK_MANIFEST };
+/*
+ * LAYER and MANIFEST locks are per digest. WORK is one lock for the whole
+ * cache: every pull holds it shared from start to end, and prune sweeps
+ * files the index does not know (tmp/ and strays) only when it can take
+ * it exclusively, so that it never takes a file a pull is writing or has
+ * not recorded yet, whatever the grace period.
+ */
+enum store_lock_kind { STORE_LOCK_LAYER, STORE_LOCK_MANIFEST, STORE_LOCK_WORK };
 
 enum store_lock_mode {
 	STORE_LOCK_SHARED,    /* blocking */
@@ -77,7 +84,8 @@ enum store_lock_mode {
 };
 
 /*
- * Open the lock file for `digest` into `*fd_out` and lock it. Returns 0,
+ * Open the lock file for `digest` (ignored for STORE_LOCK_WORK, NULL there)
+ * into `*fd_out` and lock it. Returns 0,
  * 1 when STORE_LOCK_TRY found it held (no fd then), or a negative code.
  * Lock files are never unlinked.
  */

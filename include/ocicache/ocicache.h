@@ -223,10 +223,11 @@ struct ocicache_prune_report {
  *
  * Manifests nothing points at (a moved tag's old manifest) always go; the
  * options narrow which references go: least recently used first. Files
- * the index does not know (in layers/, fsmeta/, vmdk/, tmp/) go once they
- * are older than a grace period, 10 minutes, or
- * $OCICACHE_PRUNE_GRACE_SECONDS seconds when set, so that a pull in
- * another process is not robbed of what it is about to record. A layer or
+ * the index does not know (in layers/, fsmeta/, vmdk/, tmp/) go only while
+ * no pull is under way on the cache, and once they are older than a grace
+ * period, 10 minutes, or $OCICACHE_PRUNE_GRACE_SECONDS seconds when set,
+ * so that a pull in another process is not robbed of what it is about to
+ * record. A layer or
  * manifest whose lock a pull holds is left on disk and swept later.
  * layers_removed counts layer rows and stray layer images removed.
  */
