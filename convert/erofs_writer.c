@@ -779,8 +779,7 @@ int erofs_writer_link(struct erofs_writer *w, const char *path,
 			       : NULL;
 	if (!td)
 		return oc_err(OCICACHE_EFORMAT,
-			      "%s: entry %s: hard link target %s not found "
-			      "(a link must come after its target)",
+			      "%s: entry %s: hard link target %s not found",
 			      w->name, path, target);
 	if (S_ISDIR(td->node->attr.mode))
 		return oc_err(OCICACHE_EFORMAT,
@@ -804,6 +803,46 @@ int erofs_writer_link(struct erofs_writer *w, const char *path,
 		return 0;
 	}
 	return dentry_insert(NULL, w, dir, base, strlen(base), td->node);
+}
+
+/* The dentry `path` names, or NULL (no parent is created). */
+static struct erofs_dentry *dentry_at(struct erofs_writer *w, const char *path)
+{
+	struct erofs_node *dir;
+	const char *base;
+
+	if (!path[0] || resolve_parent(&dir, &base, w, path, false, 0, 0) ||
+	    !dir)
+		return NULL;
+	return dentry_find(w, dir, base, strlen(base));
+}
+
+bool erofs_writer_has(struct erofs_writer *w, const char *path)
+{
+	return dentry_at(w, path) != NULL;
+}
+
+int erofs_writer_link_placeholder(struct erofs_node **out,
+				  struct erofs_writer *w, const char *path,
+				  const struct erofs_node_attr *attr)
+{
+	struct erofs_node_attr file = *attr;
+
+	file.mode = S_IFREG | (attr->mode & 07777);
+	file.size = 0;
+	return erofs_writer_add(out, w, path, &file);
+}
+
+int erofs_writer_link_resolve(struct erofs_writer *w, const char *path,
+			      struct erofs_node *placeholder,
+			      const char *target)
+{
+	struct erofs_dentry *d = dentry_at(w, path);
+
+	if (!d || d->node != placeholder)
+		return 0;
+	return erofs_writer_link(w, path, target, placeholder->attr.mtime,
+				 placeholder->attr.mtime_nsec);
 }
 
 int erofs_writer_set_opaque(struct erofs_writer *w, const char *path,

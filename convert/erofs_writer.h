@@ -17,6 +17,7 @@
 #define OCICACHE_CONVERT_EROFS_WRITER_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -69,6 +70,26 @@ int erofs_writer_whiteout(struct erofs_writer *w, const char *path,
  * target not (yet) in the image, a directory or a whiteout is an error. */
 int erofs_writer_link(struct erofs_writer *w, const char *path,
 		      const char *target, int64_t mtime, uint32_t mtime_nsec);
+
+/* Whether the image has an entry (of any kind) at `path`. */
+bool erofs_writer_has(struct erofs_writer *w, const char *path);
+
+/*
+ * A hard link whose target has not come yet: an empty placeholder file
+ * takes the name now (`*out`), so that a later entry of the same name
+ * replaces it as usual; erofs_writer_link_resolve() points the name at the
+ * target once it arrives.
+ */
+int erofs_writer_link_placeholder(struct erofs_node **out,
+				  struct erofs_writer *w, const char *path,
+				  const struct erofs_node_attr *attr);
+
+/* Point `path` at `target` if it still names `placeholder` (a later entry
+ * may have taken the name: then nothing changes). Errors as
+ * erofs_writer_link(). */
+int erofs_writer_link_resolve(struct erofs_writer *w, const char *path,
+			      struct erofs_node *placeholder,
+			      const char *target);
 
 /* Mark the directory `path` opaque (trusted.overlay.opaque=y), creating it
  * as an implied directory if needed. */

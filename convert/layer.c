@@ -23,6 +23,17 @@
 #define LAYER_SYMLINK_MAX	  4095
 #define LAYER_DEPTH_MAX		  1024
 
+/* A hard link that came before its target. */
+struct pending_link {
+	char *path;
+	char *target;
+	struct erofs_node *placeholder;
+};
+
+/* Hard links waiting for a target, at most: past it the tar is refused
+ * (each waiting link is looked at after every entry). */
+#define LAYER_PENDING_LINKS_MAX 4096
+
 struct layer_ctx {
 	const char *name;
 	struct decompress *dec;
@@ -35,6 +46,8 @@ struct layer_ctx {
 	uint64_t entries;
 	int read_err; /* a failure inside the read callback, with its message */
 	struct erofs_writer *w;
+	struct pending_link *pending;
+	size_t pending_count;
 	char entry[LAYER_PATH_MAX + 1]; /* the entry being read, as named */
 };
 
@@ -408,6 +421,78 @@ static int add_whiteout(struct layer_ctx *c, char *path, char *base,
 	return erofs_writer_whiteout(c->w, path, attr);
 }
 
+/* A hard link to a name not seen yet: hold the name with a placeholder
+ * and remember the link until its target arrives. */
+static int defer_hardlink(struct layer_ctx *c, const char *path,
+			  const char *target,
+			  const struct erofs_node_attr *attr)
+{
+	struct pending_link *grown, *pl;
+	int err;
+
+	if (c->pending_count == LAYER_PENDING_LINKS_MAX)
+		return oc_err(OCICACHE_EFORMAT,
+			      "%s: entry %s: more than %d hard links waiting "
+			      "for their targets",
+			      c->name, path, LAYER_PENDING_LINKS_MAX);
+	grown = realloc(c->pending, (c->pending_count + 1) * sizeof(*grown));
+	if (!grown)
+		return oc_err(OCICACHE_ENOMEM, "%s: hard links", c->name);
+	c->pending = grown;
+	pl = &c->pending[c->pending_count];
+	pl->path = strdup(path);
+	pl->target = strdup(target);
+	if (!pl->path || !pl->target) {
+		free(pl->path);
+		free(pl->target);
+		return oc_err(OCICACHE_ENOMEM, "%s: hard links", c->name);
+	}
+	err = erofs_writer_link_placeholder(&pl->placeholder, c->w, path, attr);
+	if (err) {
+		free(pl->path);
+		free(pl->target);
+		return err;
+	}
+	c->pending_count++;
+	return 0;
+}
+
+/* The entry at `path` has just been added: point the links waiting for it
+ * at it. */
+static int resolve_pending_links(struct layer_ctx *c, const char *path)
+{
+	size_t i = 0;
+
+	while (i < c->pending_count) {
+		struct pending_link *pl = &c->pending[i];
+		int err;
+
+		if (strcmp(pl->target, path) != 0) {
+			i++;
+			continue;
+		}
+		err = erofs_writer_link_resolve(c->w, pl->path, pl->placeholder,
+						pl->target);
+		if (err)
+			return err;
+		free(pl->path);
+		free(pl->target);
+		*pl = c->pending[--c->pending_count];
+	}
+	return 0;
+}
+
+static void pending_links_free(struct layer_ctx *c)
+{
+	for (size_t i = 0; i < c->pending_count; i++) {
+		free(c->pending[i].path);
+		free(c->pending[i].target);
+	}
+	free(c->pending);
+	c->pending = NULL;
+	c->pending_count = 0;
+}
+
 static int add_hardlink(struct layer_ctx *c, const char *path,
 			const char *raw_target,
 			const struct erofs_node_attr *attr)
@@ -419,14 +504,30 @@ static int add_hardlink(struct layer_ctx *c, const char *path,
 		return err;
 	if (strcmp(target, path) == 0)
 		return 0;
+	if (target[0] && !erofs_writer_has(c->w, target))
+		return defer_hardlink(c, path, target, attr);
 	return erofs_writer_link(c->w, path, target, attr->mtime,
 				 attr->mtime_nsec);
 }
+
+static int layer_entry_add(struct layer_ctx *c, struct archive *a,
+			   struct archive_entry *e, char *path);
 
 static int layer_entry(struct layer_ctx *c, struct archive *a,
 		       struct archive_entry *e)
 {
 	char path[LAYER_PATH_MAX + 1];
+	int err = layer_entry_add(c, a, e, path);
+
+	if (!err && c->pending_count)
+		err = resolve_pending_links(c, path);
+	return err;
+}
+
+/* Add entry `e`; `path` receives its normalised path. */
+static int layer_entry_add(struct layer_ctx *c, struct archive *a,
+			   struct archive_entry *e, char *path)
+{
 	struct erofs_node_attr attr;
 	struct erofs_node *node;
 	const char *raw = archive_entry_pathname(e);
@@ -589,6 +690,7 @@ static void layer_teardown(struct layer_ctx *c)
 {
 	if (c->digest_live)
 		digest_abort(&c->digest);
+	pending_links_free(c);
 	erofs_writer_free(c->w);
 	readahead_free(c->ahead);
 	decompress_free(c->dec);
@@ -621,6 +723,10 @@ int erofs_layer_convert(struct erofs_layer_result *out, int in_fd,
 		if (err)
 			err = stream_error(&c, err, oc_err_message(), false);
 	}
+	if (!err && c.pending_count)
+		err = oc_err(OCICACHE_EFORMAT,
+			     "%s: entry %s: hard link target %s not found",
+			     name, c.pending[0].path, c.pending[0].target);
 	if (err)
 		goto fail;
 

@@ -33,12 +33,14 @@
  * - The same path twice: the later entry wins; a directory entry after its
  *   children keeps them and takes the later metadata; a non-directory over
  *   a directory drops the directory's subtree.
- * - Hard links: every name shares the target's inode, nlink counts them. A
- *   link must come after its target, as tar writes them and `tar -x` needs
- *   them: a link to a name not yet seen (or never), to a directory or to a
- *   whiteout is an error. A target replaced after it was linked keeps its
- *   old inode and content under the link's name; the path shows the new
- *   entry.
+ * - Hard links: every name shares the target's inode, nlink counts them.
+ *   A link may come before its target (tar writers put it after, but not
+ *   every layer tar comes from tar): the link's name is held until the
+ *   target arrives, and a later entry of the link's own name still
+ *   replaces it. A target that never arrives (at most 4096 links may wait
+ *   at once), a directory or a whiteout as target is an error. A target
+ *   replaced after it was linked keeps its old inode and content under the
+ *   link's name; the path shows the new entry.
  * - Whiteouts hide lower layers only, never the layer's own entries (OCI
  *   image spec): `.wh.NAME` after an entry NAME of the same tar leaves it
  *   in place; an entry after the whiteout replaces it. A directory and a
