@@ -8,8 +8,9 @@
  * deterministic: the same tar gives the same bytes (uuid from the diff_id,
  * no build time).
  *
- * What the image holds (see DESIGN.md, "Formats"): every tar entry with its
- * mode, owner, mtime (nanoseconds kept) and xattrs; hard links as one inode;
+ * What the image holds (what the fsmeta merge relies on): every tar entry with
+ * its mode, owner, mtime (nanoseconds kept) and xattrs; hard links as one
+ * inode;
  * `.wh.NAME` as a 0/0 character device NAME; `.wh..wh..opq` as
  * trusted.overlay.opaque=y on its directory. A directory the tar only
  * implies (a parent with no entry of its own) is given mode 0755, owner 0:0
