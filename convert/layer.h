@@ -10,8 +10,7 @@
  *
  * What the image holds (what the fsmeta merge relies on): every tar entry with
  * its mode, owner, mtime (nanoseconds kept) and xattrs; hard links as one
- * inode;
- * `.wh.NAME` as a 0/0 character device NAME; `.wh..wh..opq` as
+ * inode; `.wh.NAME` as a 0/0 character device NAME; `.wh..wh..opq` as
  * trusted.overlay.opaque=y on its directory. A directory the tar only
  * implies (a parent with no entry of its own) is given mode 0755, owner 0:0
  * and the mtime of the entry that implied it, and is reported in
