@@ -16,6 +16,7 @@
 #include "convert/erofs_fs.h"
 #include "convert/erofs_writer.h"
 #include "convert/readahead.h"
+#include "convert/tar_check.h"
 
 #define LAYER_DEFAULT_MAX_BYTES	  (64ull << 30)
 #define LAYER_DEFAULT_MAX_ENTRIES 1000000ull
@@ -38,6 +39,7 @@ struct layer_ctx {
 	const char *name;
 	struct decompress *dec;
 	struct readahead *ahead;
+	struct tar_check check;
 	struct digest_ctx digest;
 	bool digest_live;
 	uint64_t total; /* uncompressed bytes read so far */
@@ -68,7 +70,7 @@ static int layer_pull(struct layer_ctx *c, const void **data, ssize_t *got)
 			      (unsigned long long)c->max_bytes);
 	digest_update(&c->digest, *data, (size_t)n);
 	*got = n;
-	return 0;
+	return tar_check_feed(&c->check, *data, (size_t)n, c->name);
 }
 
 static la_ssize_t tar_read_cb(struct archive *a, void *opaque, const void **buf)
@@ -673,6 +675,7 @@ static int layer_setup(struct layer_ctx *c, int in_fd,
 			   : LAYER_DEFAULT_MAX_BYTES;
 	c->max_entries = opts && opts->max_entries ? opts->max_entries
 						   : LAYER_DEFAULT_MAX_ENTRIES;
+	tar_check_init(&c->check);
 	err = decompress_new(&c->dec, in_fd, kind, name);
 	if (err)
 		return err;
@@ -691,6 +694,7 @@ static void layer_teardown(struct layer_ctx *c)
 	if (c->digest_live)
 		digest_abort(&c->digest);
 	pending_links_free(c);
+	tar_check_free(&c->check);
 	erofs_writer_free(c->w);
 	readahead_free(c->ahead);
 	decompress_free(c->dec);
