@@ -12,7 +12,10 @@
 
 #include <assert.h>
 #include <endian.h>
+#include <isa-l/crc.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #define EROFS_MAGIC	   0xE0F5E1E2u
@@ -174,6 +177,32 @@ enum erofs_file_type {
 	EROFS_FT_SOCK = 6,
 	EROFS_FT_SYMLINK = 7
 };
+
+/*
+ * The superblock checksum of block 0 (`block`, EROFS_BLKSZ bytes): CRC-32C
+ * of bytes [1024, 4096) with the checksum field taken as zero, seeded with
+ * ~0 and not inverted at the end, as the kernel computes it.
+ */
+static inline uint32_t erofs_super_checksum(const uint8_t *block)
+{
+	uint8_t rest[EROFS_BLKSZ - EROFS_SUPER_OFFSET];
+
+	memcpy(rest, block + EROFS_SUPER_OFFSET, sizeof(rest));
+	memset(rest + offsetof(struct erofs_super_block, checksum), 0,
+	       sizeof(uint32_t));
+	return crc32_iscsi(rest, (int)sizeof(rest), ~0u);
+}
+
+/* The order of names in a directory: bytes compared, a prefix first. */
+static inline int erofs_name_cmp(const char *a, size_t alen, const char *b,
+				 size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
 
 /* The directory entry type of an inode mode. */
 static inline uint8_t erofs_file_type(uint32_t mode)

@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <isa-l/crc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,16 +78,6 @@ static int img_pread(struct erofs_image *img, uint64_t nid, void *buf,
 	return file_pread_all(img->fd, buf, len, off, img->path);
 }
 
-static uint32_t super_checksum(const uint8_t *block0)
-{
-	uint8_t copy[EROFS_BLKSZ - EROFS_SUPER_OFFSET];
-	struct erofs_super_block *sb = (struct erofs_super_block *)copy;
-
-	memcpy(copy, block0 + EROFS_SUPER_OFFSET, sizeof(copy));
-	sb->checksum = 0;
-	return crc32_iscsi(copy, (int)sizeof(copy), ~0u);
-}
-
 static int check_super(struct erofs_image *img, const uint8_t *block0,
 		       uint64_t file_size)
 {
@@ -104,7 +93,7 @@ static int check_super(struct erofs_image *img, const uint8_t *block0,
 			      "erofs %s: block size 2^%u, only 4096 is read",
 			      img->path, sb->blkszbits);
 	if ((le32toh(sb->feature_compat) & EROFS_FEATURE_COMPAT_SB_CHKSUM) &&
-	    super_checksum(block0) != le32toh(sb->checksum))
+	    erofs_super_checksum(block0) != le32toh(sb->checksum))
 		return oc_err(OCICACHE_EFORMAT,
 			      "erofs %s: superblock checksum mismatch",
 			      img->path);

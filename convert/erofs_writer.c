@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <isa-l/crc.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1008,20 +1007,11 @@ int erofs_writer_data_end(struct erofs_writer *w)
 
 /* Layout: inode order, directory contents, times, offsets */
 
-static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	if (c)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
 static int dir_entry_cmp(const void *pa, const void *pb)
 {
 	const struct dir_entry *a = pa, *b = pb;
 
-	return name_cmp(a->name, a->name_len, b->name, b->name_len);
+	return erofs_name_cmp(a->name, a->name_len, b->name, b->name_len);
 }
 
 static int order_push(struct erofs_writer *w, struct erofs_node *n, size_t *cap)
@@ -1179,7 +1169,7 @@ static int xattr_cmp(const void *pa, const void *pb)
 
 	if (a->index != b->index)
 		return a->index < b->index ? -1 : 1;
-	return name_cmp(a->data, a->name_len, b->data, b->name_len);
+	return erofs_name_cmp(a->data, a->name_len, b->data, b->name_len);
 }
 
 static uint32_t xattr_entry_size(const struct xattr_item *x)
@@ -1650,10 +1640,7 @@ static int write_superblock(struct erofs_writer *w, const uint8_t uuid[16],
 	memset(block, 0, sizeof(block));
 	memcpy(block + EROFS_SUPER_OFFSET, &sb, sizeof(sb));
 
-	/* CRC-32C of the rest of the block, checksum field zero, seeded with
-	 * ~0 and not inverted at the end: what the kernel computes. */
-	crc = crc32_iscsi((unsigned char *)block + EROFS_SUPER_OFFSET,
-			  EROFS_BLKSZ - EROFS_SUPER_OFFSET, ~0u);
+	crc = erofs_super_checksum((const uint8_t *)block);
 	sb.checksum = htole32(crc);
 	memcpy(block + EROFS_SUPER_OFFSET, &sb, sizeof(sb));
 	return file_pwrite_all(w->fd, block, sizeof(block), 0, w->name);

@@ -14,7 +14,6 @@
 #include "convert/fsmeta.h"
 
 #include <fcntl.h>
-#include <isa-l/crc.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,15 +180,6 @@ static void u64map_free(struct u64map *m)
 	free(m->keys);
 	free(m->values);
 	memset(m, 0, sizeof(*m));
-}
-
-static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	if (c)
-		return c;
-	return alen < blen ? -1 : alen > blen;
 }
 
 static void xattrs_free(struct erofs_xattr *xattrs, size_t count)
@@ -501,7 +491,7 @@ static int entry_cmp(const void *a, const void *b)
 {
 	const struct fm_entry *x = a, *y = b;
 
-	return name_cmp(x->name, x->len, y->name, y->len);
+	return erofs_name_cmp(x->name, x->len, y->name, y->len);
 }
 
 static void collect_free(struct collect *c)
@@ -529,9 +519,9 @@ static int merge_children(struct fm_ctx *ctx, struct fm_inode *dir,
 		int cmp = -1;
 
 		if (j < c->count && i < dir->child_count)
-			cmp = name_cmp(dir->children[i].name,
-				       dir->children[i].len, c->entries[j].name,
-				       c->entries[j].len);
+			cmp = erofs_name_cmp(
+			    dir->children[i].name, dir->children[i].len,
+			    c->entries[j].name, c->entries[j].len);
 		else if (j < c->count)
 			cmp = 1;
 		if (cmp < 0) {
@@ -734,7 +724,7 @@ static int dirent_out_cmp(const void *a, const void *b)
 {
 	const struct dirent_out *x = a, *y = b;
 
-	return name_cmp(x->name, x->len, y->name, y->len);
+	return erofs_name_cmp(x->name, x->len, y->name, y->len);
 }
 
 static struct dirent_out *dir_entries(struct fm_inode *dir)
@@ -1097,8 +1087,7 @@ static int put_super(uint8_t *meta, const struct fm_ctx *ctx,
 			      "the 32-bit block address",
 			      (unsigned long long)mapped);
 	memcpy(meta + EROFS_SUPER_OFFSET, &sb, sizeof(sb));
-	crc = crc32_iscsi(meta + EROFS_SUPER_OFFSET,
-			  EROFS_BLKSZ - EROFS_SUPER_OFFSET, ~0u);
+	crc = erofs_super_checksum(meta);
 	sb.checksum = htole32(crc);
 	memcpy(meta + EROFS_SUPER_OFFSET, &sb, sizeof(sb));
 	return 0;
