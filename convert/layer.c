@@ -28,12 +28,14 @@
 struct pending_link {
 	char *path;
 	char *target;
+	uint64_t target_hash; /* path_hash(target): most entries stop there */
 	struct erofs_node *placeholder;
 };
 
-/* Hard links waiting for a target, at most: past it the tar is refused
- * (each waiting link is looked at after every entry). */
-#define LAYER_PENDING_LINKS_MAX 4096
+/* Hard links waiting for a target, at most: past it the tar is refused.
+ * Every entry is looked up among the waiting links, so the cap bounds
+ * that work (a million entries against 1024 hashes) on a hostile tar. */
+#define LAYER_PENDING_LINKS_MAX 1024
 
 struct layer_ctx {
 	const char *name;
@@ -423,6 +425,16 @@ static int add_whiteout(struct layer_ctx *c, char *path, char *base,
 	return erofs_writer_whiteout(c->w, path, attr);
 }
 
+/* FNV-1a: cheap, and only a filter before strcmp. */
+static uint64_t path_hash(const char *path)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *path; path++)
+		h = (h ^ (uint8_t)*path) * 0x100000001b3ull;
+	return h;
+}
+
 /* A hard link to a name not seen yet: hold the name with a placeholder
  * and remember the link until its target arrives. */
 static int defer_hardlink(struct layer_ctx *c, const char *path,
@@ -444,6 +456,7 @@ static int defer_hardlink(struct layer_ctx *c, const char *path,
 	pl = &c->pending[c->pending_count];
 	pl->path = strdup(path);
 	pl->target = strdup(target);
+	pl->target_hash = path_hash(target);
 	if (!pl->path || !pl->target) {
 		free(pl->path);
 		free(pl->target);
@@ -463,13 +476,14 @@ static int defer_hardlink(struct layer_ctx *c, const char *path,
  * at it. */
 static int resolve_pending_links(struct layer_ctx *c, const char *path)
 {
+	uint64_t hash = path_hash(path);
 	size_t i = 0;
 
 	while (i < c->pending_count) {
 		struct pending_link *pl = &c->pending[i];
 		int err;
 
-		if (strcmp(pl->target, path) != 0) {
+		if (pl->target_hash != hash || strcmp(pl->target, path) != 0) {
 			i++;
 			continue;
 		}

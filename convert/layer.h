@@ -37,7 +37,7 @@
  *   A link may come before its target (tar writers put it after, but not
  *   every layer tar comes from tar): the link's name is held until the
  *   target arrives, and a later entry of the link's own name still
- *   replaces it. A target that never arrives (at most 4096 links may wait
+ *   replaces it. A target that never arrives (at most 1024 links may wait
  *   at once), a directory or a whiteout as target is an error. A target
  *   replaced after it was linked keeps its old inode and content under the
  *   link's name; the path shows the new entry.
